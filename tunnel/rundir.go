@@ -59,6 +59,9 @@ func ControlPath(dir, name string) string { return filepath.Join(dir, name+".wgu
 // can undo it even after the daemon died.
 func StatePath(dir, name string) string { return filepath.Join(dir, name+".state") }
 
+// LogPath is where a daemonized tunnel writes its logs.
+func LogPath(dir, name string) string { return filepath.Join(dir, name+".log") }
+
 // FindSocket returns the UAPI socket path of interface name, searching
 // RunDirs(explicit).
 func FindSocket(explicit, name string) (string, error) {

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wgu-project/wgu/tunnel"
+)
+
+// readyFDEnv tells a daemon child which descriptor to report readiness on.
+const readyFDEnv = "WGU_READY_FD"
+
+func isDaemonChild() bool { return os.Getenv(readyFDEnv) != "" }
+
+// startDaemon re-runs wgu in the foreground as a detached child and returns
+// once the child reports the interface up, or fails with the child's error.
+// The child writes its own errors to our stderr until it is ready.
+func startDaemon(path string, mode tunnel.Mode, dir string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding own executable: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+
+	cmd := exec.Command(exe, "up", "--foreground", "--mode", string(mode), "--run-dir", dir, "-c", path)
+	cmd.Env = append(os.Environ(), readyFDEnv+"=3")
+	cmd.Stdin = devnull
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = os.Stderr
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return fmt.Errorf("starting daemon: %w", err)
+	}
+	w.Close()
+
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	if line == "ready\n" {
+		cmd.Process.Release()
+		return nil
+	}
+	// The child failed and has already said why on our stderr.
+	if err := cmd.Wait(); err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exitSilently(exit.ExitCode())
+		}
+		return fmt.Errorf("daemon: %w", err)
+	}
+	return exitSilently(1)
+}
+
+// signalReady detaches the daemon child from the terminal of the `wgu up`
+// that started it (stdout and stderr go to dir/NAME.log from now on) and
+// then tells that parent the interface is up.
+func signalReady(dir, name string) error {
+	fd, err := strconv.Atoi(os.Getenv(readyFDEnv))
+	if err != nil {
+		return fmt.Errorf("%s: %w", readyFDEnv, err)
+	}
+	logf, err := os.OpenFile(tunnel.LogPath(dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening daemon log: %w", err)
+	}
+	defer logf.Close()
+	for _, target := range []int{1, 2} {
+		if err := unix.Dup3(int(logf.Fd()), target, 0); err != nil {
+			return fmt.Errorf("redirecting output to log: %w", err)
+		}
+	}
+	ready := os.NewFile(uintptr(fd), "ready")
+	defer ready.Close()
+	_, err = ready.WriteString("ready\n")
+	return err
+}

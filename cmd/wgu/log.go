@@ -1,0 +1,23 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// newLogger builds the process logger from LOG_LEVEL, with wireguard-go's
+// levels: silent, error, verbose (or debug); the default shows info.
+func newLogger(w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	switch strings.ToLower(os.Getenv("LOG_LEVEL")) {
+	case "silent":
+		return slog.New(slog.DiscardHandler)
+	case "error":
+		level = slog.LevelError
+	case "verbose", "debug":
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

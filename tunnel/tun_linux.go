@@ -1,0 +1,25 @@
+package tunnel
+
+import (
+	"fmt"
+
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+// defaultMTU is wg-quick's MTU when no endpoint tells a better one; the TUN
+// starts with it and ConfigureHost sets the final value.
+const defaultMTU = 1420
+
+// createTUN opens a kernel TUN named after the interface, with wireguard-go's
+// Linux offloads (GSO/GRO) that it negotiates by itself.
+func createTUN(cfg *Config) (tun.Device, error) {
+	mtu := cfg.Interface.MTU
+	if mtu == 0 {
+		mtu = defaultMTU
+	}
+	dev, err := tun.CreateTUN(cfg.Name, mtu)
+	if err != nil {
+		return nil, fmt.Errorf("creating TUN %s: %w", cfg.Name, err)
+	}
+	return dev, nil
+}

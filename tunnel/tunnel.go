@@ -1,0 +1,339 @@
+package tunnel
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+// Mode is where a tunnel's packets go: a kernel TUN or wgu's userspace stack.
+type Mode string
+
+const (
+	ModeAuto     Mode = "auto"     // TUN when possible, else netstack
+	ModeTUN      Mode = "tun"      // kernel TUN: needs root or CAP_NET_ADMIN and /dev/net/tun
+	ModeNetstack Mode = "netstack" // gVisor netstack: needs no privileges
+)
+
+// ParseMode checks a --mode value.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeAuto, ModeTUN, ModeNetstack:
+		return m, nil
+	}
+	return "", fmt.Errorf("mode %q: expected auto, tun or netstack", s)
+}
+
+// ErrExists is returned by Up when an interface of that name is already running.
+var ErrExists = errors.New("interface already exists")
+
+// ErrClosed is returned by operations on a closed tunnel.
+var ErrClosed = errors.New("tunnel closed")
+
+// UpOption changes how Up brings a tunnel up.
+type UpOption func(*options)
+
+type options struct {
+	log        *slog.Logger
+	mode       Mode
+	runDir     string // "" means no UAPI socket and no state file
+	hookOut    io.Writer
+	configPath string
+	resolver   Resolver
+}
+
+// WithLogger sends the tunnel's logs (wireguard-go's included) to l.
+func WithLogger(l *slog.Logger) UpOption { return func(o *options) { o.log = l } }
+
+// WithMode chooses the backend; the default is ModeAuto.
+func WithMode(m Mode) UpOption { return func(o *options) { o.mode = m } }
+
+// WithUAPISocket makes the tunnel listen on dir/NAME.sock with wireguard's
+// UAPI protocol (so `wg` works on it) and record its host changes in
+// dir/NAME.state, so that Cleanup can undo them after a crash.
+func WithUAPISocket(dir string) UpOption { return func(o *options) { o.runDir = dir } }
+
+// WithHooks runs the config's PreUp/PostUp/PreDown/PostDown commands, echoing
+// each as "[#] cmd" to out together with its output, as wg-quick does.
+// Without it, hooks are not run (the library default).
+func WithHooks(out io.Writer) UpOption { return func(o *options) { o.hookOut = out } }
+
+// WithConfigPath names the file the config came from; with SaveConfig = true,
+// Down writes the live configuration back to it.
+func WithConfigPath(path string) UpOption { return func(o *options) { o.configPath = path } }
+
+// WithResolver resolves endpoint host names; the default is net.DefaultResolver.
+func WithResolver(r Resolver) UpOption { return func(o *options) { o.resolver = r } }
+
+// Tunnel is a running WireGuard interface.
+type Tunnel struct {
+	cfg  *Config
+	opts options
+	log  *slog.Logger
+	mode Mode
+
+	tdev tun.Device
+	dev  *device.Device
+	host *HostState  // TUN mode: what was changed on the host
+	uapi *uapiServer // nil without WithUAPISocket
+
+	closeOnce sync.Once
+	closeErr  error
+	done      chan struct{}
+}
+
+// Up brings the configured interface up and returns once packets can flow:
+// the device is configured, addresses and routes are set (TUN mode), the
+// UAPI socket listens (with WithUAPISocket) and PostUp has run (WithHooks).
+// On error, everything done so far is undone.
+func Up(ctx context.Context, cfg *Config, opts ...UpOption) (t *Tunnel, err error) {
+	o := options{mode: ModeAuto, resolver: net.DefaultResolver}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Name == "" {
+		return nil, fmt.Errorf("%w: the interface has no name", ErrInvalidConfig)
+	}
+	log := o.log.With("iface", cfg.Name)
+	t = &Tunnel{cfg: cfg, opts: o, log: log, done: make(chan struct{})}
+
+	// Resolve endpoints before touching anything: a bad name fails early.
+	uapiText, err := cfg.UAPISet(ctx, o.resolver)
+	if err != nil {
+		return nil, err
+	}
+	if o.runDir != "" {
+		if err := claimSocket(o.runDir, cfg.Name); err != nil {
+			return nil, err
+		}
+	}
+
+	defer func() {
+		if err != nil {
+			t.teardown()
+		}
+	}()
+
+	if err := t.openDevice(); err != nil {
+		return nil, err
+	}
+	if err := t.runHooks(ctx, "PreUp", cfg.Interface.PreUp); err != nil {
+		return nil, err
+	}
+	if err := t.dev.IpcSet(uapiText); err != nil {
+		return nil, fmt.Errorf("configuring device: %w", err)
+	}
+	if t.mode == ModeTUN {
+		if err := t.configureHost(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := t.dev.Up(); err != nil {
+		return nil, fmt.Errorf("bringing device up: %w", err)
+	}
+	if o.runDir != "" {
+		if t.uapi, err = listenUAPI(o.runDir, cfg.Name, t.dev, log); err != nil {
+			return nil, err
+		}
+		if err := t.writeState(); err != nil {
+			return nil, err
+		}
+	}
+	if err := t.runHooks(ctx, "PostUp", cfg.Interface.PostUp); err != nil {
+		return nil, err
+	}
+	go func() {
+		// wireguard-go closes the device when its TUN goes away (e.g. `ip link del`).
+		<-t.dev.Wait()
+		t.Close()
+	}()
+	log.Info("interface up", "mode", string(t.mode), "peers", len(cfg.Peers))
+	return t, nil
+}
+
+// openDevice creates the TUN (or netstack) and the wireguard-go device on it.
+func (t *Tunnel) openDevice() error {
+	mode := t.opts.mode
+	var err error
+	switch mode {
+	case ModeTUN:
+		t.tdev, err = createTUN(t.cfg)
+	case ModeAuto:
+		t.tdev, err = createTUN(t.cfg)
+		if err != nil {
+			t.log.Info("kernel TUN unavailable, using netstack", "reason", err.Error())
+			mode = ModeNetstack
+			t.tdev, err = createNetstack(t.cfg, t.log)
+		} else {
+			mode = ModeTUN
+		}
+	case ModeNetstack:
+		t.tdev, err = createNetstack(t.cfg, t.log)
+	default:
+		err = fmt.Errorf("unknown mode %q", mode)
+	}
+	if err != nil {
+		return err
+	}
+	t.mode = mode
+	t.dev = device.NewDevice(t.tdev, conn.NewDefaultBind(), wgLogger(t.log))
+	return nil
+}
+
+func (t *Tunnel) configureHost(ctx context.Context) error {
+	name, err := t.tdev.Name()
+	if err != nil {
+		return fmt.Errorf("reading TUN name: %w", err)
+	}
+	var endpoints []netip.Addr
+	if st, err := t.Status(); err == nil {
+		for _, p := range st.Peers {
+			if a, err := netip.ParseAddr(p.Endpoint.Host); err == nil {
+				endpoints = append(endpoints, a)
+			}
+		}
+	}
+	t.host, err = ConfigureHost(ctx, t.log, HostParams{
+		Interface:     name,
+		Config:        t.cfg,
+		EndpointAddrs: endpoints,
+		SetFwMark: func(mark uint32) error {
+			return t.dev.IpcSet(fmt.Sprintf("fwmark=%d\n", mark))
+		},
+	})
+	return err
+}
+
+// Name is the interface name.
+func (t *Tunnel) Name() string { return t.cfg.Name }
+
+// Mode is the backend the tunnel runs on (never ModeAuto).
+func (t *Tunnel) Mode() Mode { return t.mode }
+
+// Done is closed when the tunnel has stopped, by Close or because its device
+// went away.
+func (t *Tunnel) Done() <-chan struct{} { return t.done }
+
+// Status reports the device's live state, as `wg show` would.
+func (t *Tunnel) Status() (*Status, error) {
+	select {
+	case <-t.done:
+		return nil, ErrClosed
+	default:
+	}
+	text, err := t.dev.IpcGet()
+	if err != nil {
+		return nil, fmt.Errorf("reading device state: %w", err)
+	}
+	st, err := ParseUAPIStatus(bufio.NewReader(strings.NewReader(text + "errno=0\n\n")))
+	if err != nil {
+		return nil, err
+	}
+	st.Name = t.cfg.Name
+	return st, nil
+}
+
+// Down is the orderly shutdown wg-quick does: PreDown hooks, SaveConfig,
+// Close, PostDown hooks. Hook failures are reported but do not stop it.
+func (t *Tunnel) Down(ctx context.Context) error {
+	var errs []error
+	errs = append(errs, t.runHooks(ctx, "PreDown", t.cfg.Interface.PreDown))
+	if t.cfg.Interface.SaveConfig && t.opts.configPath != "" {
+		errs = append(errs, t.saveConfig())
+	}
+	errs = append(errs, t.Close())
+	errs = append(errs, t.runHooks(ctx, "PostDown", t.cfg.Interface.PostDown))
+	return errors.Join(errs...)
+}
+
+// Close stops the device and undoes every change Up made on the host,
+// without running hooks. It is safe to call more than once.
+func (t *Tunnel) Close() error {
+	t.closeOnce.Do(func() {
+		t.closeErr = t.teardown()
+		close(t.done)
+	})
+	return t.closeErr
+}
+
+// teardown undoes Up in reverse order; it copes with a partial Up.
+func (t *Tunnel) teardown() error {
+	var errs []error
+	if t.uapi != nil {
+		t.uapi.Close()
+	}
+	if t.host != nil {
+		errs = append(errs, t.host.Undo(context.Background(), t.log))
+	}
+	if t.dev != nil {
+		t.dev.Close() // closes the TUN too
+	} else if t.tdev != nil {
+		errs = append(errs, t.tdev.Close())
+	}
+	if t.opts.runDir != "" {
+		removeState(t.opts.runDir, t.cfg.Name)
+	}
+	return errors.Join(errs...)
+}
+
+// saveConfig writes the live device state back to the config file, keeping
+// the wg-quick keys of the running config, as `wg-quick save` does.
+func (t *Tunnel) saveConfig() error {
+	st, err := t.Status()
+	if err != nil {
+		return fmt.Errorf("SaveConfig: %w", err)
+	}
+	saved := *t.cfg
+	saved.Interface.PrivateKey = st.PrivateKey
+	saved.Interface.ListenPort = st.ListenPort
+	saved.Interface.FwMark = st.FwMark
+	saved.Peers = saved.Peers[:0:0]
+	for _, p := range st.Peers {
+		saved.Peers = append(saved.Peers, p.Peer)
+	}
+	text, err := saved.MarshalText()
+	if err != nil {
+		return fmt.Errorf("SaveConfig: %w", err)
+	}
+	tmp := t.opts.configPath + ".tmp"
+	if err := os.WriteFile(tmp, text, 0o600); err != nil {
+		return fmt.Errorf("SaveConfig: %w", err)
+	}
+	if err := os.Rename(tmp, t.opts.configPath); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("SaveConfig: %w", err)
+	}
+	t.log.Info("configuration saved", "file", t.opts.configPath)
+	return nil
+}
+
+// wgLogger adapts wireguard-go's printf logger to slog: its verbose lines go
+// to Debug, its errors to Error.
+func wgLogger(l *slog.Logger) *device.Logger {
+	ctx := context.Background()
+	return &device.Logger{
+		Verbosef: func(format string, args ...any) {
+			if l.Enabled(ctx, slog.LevelDebug) {
+				l.Debug(fmt.Sprintf(format, args...))
+			}
+		},
+		Errorf: func(format string, args ...any) {
+			l.Error(fmt.Sprintf(format, args...))
+		},
+	}
+}

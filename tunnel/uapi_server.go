@@ -1,0 +1,116 @@
+package tunnel
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+
+	"golang.zx2c4.com/wireguard/device"
+)
+
+// uapiServer serves wireguard's cross-platform UAPI protocol on a unix
+// socket, so wireguard-tools' wg works on a wgu interface unchanged.
+type uapiServer struct {
+	path string
+	ln   *net.UnixListener
+	wg   sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// claimSocket makes sure dir exists (0700) and that no live process serves
+// name there; a stale socket left by a crash is removed.
+func claimSocket(dir, name string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	path := SocketPath(dir, name)
+	if _, err := os.Lstat(path); err != nil {
+		return nil
+	}
+	c, err := net.Dial("unix", path)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("%s: %w (its socket %s answers)", name, ErrExists, path)
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+		os.Remove(path)
+		return nil
+	}
+	return fmt.Errorf("checking %s: %w", path, err)
+}
+
+// listenUAPI listens on dir/name.sock (mode 0600) and hands every
+// connection to the device.
+func listenUAPI(dir, name string, dev *device.Device, log *slog.Logger) (*uapiServer, error) {
+	path := SocketPath(dir, name)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listening on UAPI socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("securing UAPI socket: %w", err)
+	}
+	s := &uapiServer{path: path, ln: ln, conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if !errors.Is(err, net.ErrClosed) {
+					log.Error("UAPI accept", "err", err)
+				}
+				return
+			}
+			if !s.track(c) {
+				c.Close()
+				return
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer s.untrack(c)
+				dev.IpcHandle(c)
+			}()
+		}
+	}()
+	log.Debug("UAPI socket listening", "path", path)
+	return s, nil
+}
+
+func (s *uapiServer) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns == nil {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *uapiServer) untrack(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
+// Close stops accepting, ends open connections, removes the socket file and
+// waits for the handlers to return.
+func (s *uapiServer) Close() {
+	s.ln.SetUnlinkOnClose(true)
+	s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.conns = nil
+	s.mu.Unlock()
+	s.wg.Wait()
+}
