@@ -247,7 +247,7 @@ func (p *parser) interfaceKey(n int, key, norm, value string) (bool, error) {
 		for _, v := range splitWords(value) {
 			if looksLikeNameserver(v) {
 				addr, err := netip.ParseAddr(v)
-				if err != nil {
+				if err != nil || !validZone(addr) {
 					return false, p.errorf(n, key, "%q is not a valid IP address (expected a nameserver address such as 1.1.1.1, or a search domain)", v)
 				}
 				ifc.DNS = append(ifc.DNS, addr)
@@ -541,6 +541,12 @@ func parsePrefix(v string) (netip.Prefix, error) {
 	return netip.PrefixFrom(addr, addr.BitLen()), nil
 }
 
+// validZone accepts an IPv6 scope that names an interface (or its index);
+// netip takes any text after '%'.
+func validZone(addr netip.Addr) bool {
+	return addr.Zone() == "" || isInterfaceName(addr.Zone())
+}
+
 // looksLikeNameserver is wg-quick's test for a DNS entry that is a
 // nameserver rather than a search domain.
 func looksLikeNameserver(v string) bool {
@@ -599,7 +605,7 @@ func parseEndpoint(v string) (Endpoint, error) {
 		}
 		port = rest[1:]
 		addr, err := netip.ParseAddr(host)
-		if err != nil || !addr.Is6() {
+		if err != nil || !addr.Is6() || !validZone(addr) {
 			return Endpoint{}, fmt.Errorf("%q: %q is not an IPv6 address (%s)", v, host, expected)
 		}
 	} else {
@@ -608,7 +614,7 @@ func parseEndpoint(v string) (Endpoint, error) {
 			return Endpoint{}, fmt.Errorf("%q has no port (%s)", v, expected)
 		}
 		host, port = v[:i], v[i+1:]
-		if _, err := netip.ParseAddr(host); err != nil {
+		if addr, err := netip.ParseAddr(host); err != nil || !validZone(addr) {
 			if strings.Contains(host, ":") || strings.Contains(host, "%") {
 				return Endpoint{}, fmt.Errorf("%q: %q is not a valid IPv6 address (%s)", v, host, expected)
 			}

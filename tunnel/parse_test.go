@@ -422,3 +422,16 @@ func TestLoadConfig(t *testing.T) {
 		t.Errorf("LoadConfig(missing) = %v", err)
 	}
 }
+
+func TestParseConfigZones(t *testing.T) {
+	for _, bad := range []string{
+		"[Peer]\nPublicKey = " + peerPub1 + "\nEndpoint = ::%]:1\n",
+		"[Peer]\nPublicKey = " + peerPub1 + "\nEndpoint = [fe80::1%a b]:1\n",
+		"DNS = fe80::1%\n",
+		"DNS = fe80::1%a/b\n",
+	} {
+		if _, err := parseString(t, base+bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
