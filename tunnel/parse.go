@@ -69,8 +69,9 @@ type parser struct {
 	interfaceLine int // line of the first [Interface], 0 if none
 	sawPrivateKey bool
 
-	peerLines    []int // line of each peer's [Peer] header
-	peerKeyLines []int // line of each peer's PublicKey, 0 if none
+	peerLines    []int    // line of each peer's [Peer] header
+	peerKeyLines []int    // line of each peer's PublicKey, 0 if none
+	peerKeyNames []string // that key as written
 	serviceSeen  []map[string]bool
 }
 
@@ -171,6 +172,7 @@ func (p *parser) header(n int, trimmed string) (bool, error) {
 		p.cfg.Peers = append(p.cfg.Peers, Peer{})
 		p.peerLines = append(p.peerLines, n)
 		p.peerKeyLines = append(p.peerKeyLines, 0)
+		p.peerKeyNames = append(p.peerKeyNames, "")
 		return true, nil
 	default:
 		if _, ok := serviceKeys[norm]; !ok {
@@ -253,7 +255,7 @@ func (p *parser) interfaceKey(n int, key, norm, value string) (bool, error) {
 				ifc.DNS = append(ifc.DNS, addr)
 				continue
 			}
-			if !isPlausibleHostname(v) {
+			if !isSearchDomain(v) {
 				return false, p.errorf(n, key, "%q is neither an IP address nor a domain name (expected nameserver addresses and search domains, e.g. 1.1.1.1, example.com)", v)
 			}
 			ifc.DNSSearch = append(ifc.DNSSearch, v)
@@ -310,6 +312,7 @@ func (p *parser) peerKey(n int, key, norm, value string) error {
 		}
 		peer.PublicKey = k
 		p.peerKeyLines[i] = n
+		p.peerKeyNames[i] = key
 	case "presharedkey":
 		k, err := ParseKey(value)
 		if err != nil {
@@ -324,6 +327,9 @@ func (p *parser) peerKey(n int, key, norm, value string) error {
 			}
 			if v[0] == '+' || v[0] == '-' {
 				return p.errorf(n, key, "%q: +/- prefixes are for `wg set`, not config files (expected ADDRESS[/BITS])", v)
+			}
+			if strings.ContainsFunc(v, isSpace) {
+				return p.errorf(n, key, "%q is not a valid IP prefix (separate entries with commas, e.g. 10.0.0.0/24, fd00::/64)", v)
 			}
 			pfx, err := parsePrefix(v)
 			if err != nil {
@@ -366,12 +372,12 @@ func (p *parser) finish() error {
 		if peer.PublicKey.IsZero() {
 			return p.errorf(p.peerLines[i], "", "[Peer] has no PublicKey (it is required)")
 		}
-		keyLine := p.peerKeyLines[i]
+		keyLine, keyName := p.peerKeyLines[i], p.peerKeyNames[i]
 		if peer.PublicKey == own {
-			return p.errorf(keyLine, "PublicKey", "%s is this interface's own public key (expected the key of another machine)", peer.PublicKey)
+			return p.errorf(keyLine, keyName, "%s is this interface's own public key (expected the key of another machine)", peer.PublicKey)
 		}
 		if first, dup := seen[peer.PublicKey]; dup {
-			return p.errorf(keyLine, "PublicKey", "peer %s is already defined by the [Peer] on line %d (expected each peer once)", peer.PublicKey, first)
+			return p.errorf(keyLine, keyName, "peer %s is already defined by the [Peer] on line %d (expected each peer once)", peer.PublicKey, first)
 		}
 		seen[peer.PublicKey] = p.peerLines[i]
 	}
@@ -559,6 +565,15 @@ func looksLikeNameserver(v string) bool {
 		}
 	}
 	return true
+}
+
+// isSearchDomain accepts a domain name, or a routing-only domain with a
+// leading '~' (including "~.") as systemd-resolved's resolvconf takes them.
+func isSearchDomain(v string) bool {
+	if rest, ok := strings.CutPrefix(v, "~"); ok {
+		return rest == "." || isPlausibleHostname(rest)
+	}
+	return isPlausibleHostname(v)
 }
 
 // isPlausibleHostname accepts names DNS could resolve: dot-separated labels of

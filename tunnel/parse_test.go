@@ -150,6 +150,11 @@ func TestParseConfigRules(t *testing.T) {
 				t.Errorf("DNS %v search %v", c.Interface.DNS, c.Interface.DNSSearch)
 			}
 		}},
+		{"DNS routing domains", base + "DNS = 10.2.0.1, ~., ~corp.example\n", func(t *testing.T, c *Config) {
+			if !reflect.DeepEqual(c.Interface.DNSSearch, []string{"~.", "~corp.example"}) {
+				t.Errorf("search %v", c.Interface.DNSSearch)
+			}
+		}},
 		{"last MTU and Table win", base + "MTU = 1400\nMTU = 1280\nTable = 100\nTable = main\n", func(t *testing.T, c *Config) {
 			if c.Interface.MTU != 1280 || c.Interface.Table != "main" {
 				t.Errorf("MTU %d Table %q", c.Interface.MTU, c.Interface.Table)
@@ -331,6 +336,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"allowed ip v6 bits", base + peer + "AllowedIPs = fd00::/129\n", 5, "AllowedIPs", "not a valid IP prefix"},
 		{"allowed ip empty entry", base + peer + "AllowedIPs = 10.0.0.1,,10.0.0.2\n", 5, "AllowedIPs", "empty entry"},
 		{"allowed ip trailing comma", base + peer + "AllowedIPs = 10.0.0.1,\n", 5, "AllowedIPs", "empty entry"},
+		{"allowed ip space separated", base + peer + "AllowedIPs = 10.0.0.1 10.0.0.2\n", 5, "AllowedIPs", "separate entries with commas"},
+		{"duplicate peer key as written", base + peer + "[Peer]\npublickey = " + peerPub1 + "\n", 6, "publickey", "already defined"},
 		{"allowed ip minus", base + peer + "AllowedIPs = -10.0.0.1\n", 5, "AllowedIPs", "+/- prefixes"},
 		{"endpoint no port", base + peer + "Endpoint = 1.2.3.4\n", 5, "Endpoint", "has no port"},
 		{"endpoint no brace", base + peer + "Endpoint = [::1:51820\n", 5, "Endpoint", "no matching ']'"},
