@@ -91,17 +91,30 @@ func dnsFQDN(host string) string {
 	return host + "."
 }
 
-// lookupAt asks one server for A and AAAA records of name.
+// lookupAt asks one server for the A and AAAA records of name, both at once. One type failing while the other
+// answers still gives an answer: some servers mishandle AAAA, and a tunnel is often IPv4 only anyway.
 func (r *Resolver) lookupAt(ctx context.Context, server netip.AddrPort, name dnsmessage.Name) ([]netip.Addr, error) {
-	var addrs []netip.Addr
-	for _, qtype := range []dnsmessage.Type{dnsmessage.TypeA, dnsmessage.TypeAAAA} {
-		got, err := r.query(ctx, server, name, qtype)
-		if err != nil {
+	type result struct {
+		addrs []netip.Addr
+		err   error
+	}
+	aaaa := make(chan result, 1)
+	go func() {
+		addrs, err := r.query(ctx, server, name, dnsmessage.TypeAAAA)
+		aaaa <- result{addrs, err}
+	}()
+	v4, errA := r.query(ctx, server, name, dnsmessage.TypeA)
+	v6 := <-aaaa
+	var dnsErr *net.DNSError
+	for _, err := range []error{errA, v6.err} {
+		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
 			return nil, err
 		}
-		addrs = append(addrs, got...)
 	}
-	return addrs, nil
+	if errA != nil && v6.err != nil {
+		return nil, errA
+	}
+	return append(v4, v6.addrs...), nil
 }
 
 // query sends one question over UDP, retrying over TCP when the answer is truncated, and returns the addresses.

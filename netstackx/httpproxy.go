@@ -232,6 +232,13 @@ func (p *HTTPProxy) forward(c net.Conn, req *http.Request) bool {
 	out.RequestURI = ""
 	out.Close = false
 	removeHopByHop(out.Header)
+	if strings.EqualFold(out.Header.Get("Expect"), "100-continue") {
+		// Let the client send its body now rather than after its own wait; the upstream gets it without asking.
+		out.Header.Del("Expect")
+		if _, err := io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+			return false
+		}
+	}
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header.Set("User-Agent", "") // keep Go's transport from adding its own
 	}

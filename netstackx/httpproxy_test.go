@@ -240,3 +240,30 @@ func TestHTTPProxyCloseDuringTransfer(t *testing.T) {
 		t.Fatal("Serve did not return")
 	}
 }
+
+func TestHTTPProxyExpectContinue(t *testing.T) {
+	checkNoGoroutineLeak(t)
+	origin := httptest.NewServer(http.HandlerFunc(originHandler))
+	t.Cleanup(origin.Close)
+	p := startHTTPProxy(t, nil, "", "")
+	c := dialTCP(t, p.Addr().String())
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	host := strings.TrimPrefix(origin.URL, "http://")
+	fmt.Fprintf(c, "POST %s/upload HTTP/1.1\r\nHost: %s\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", origin.URL, host)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusContinue {
+		t.Fatalf("want 100 Continue first, got %v, %v", resp, err)
+	}
+	io.WriteString(c, "hello")
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	sum := sha256.Sum256([]byte("hello"))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Body-Sha256") != hex.EncodeToString(sum[:]) {
+		t.Fatalf("status %d, body digest %q", resp.StatusCode, resp.Header.Get("X-Body-Sha256"))
+	}
+}

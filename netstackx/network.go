@@ -164,9 +164,10 @@ func (b *serviceBase) serveConns(ctx context.Context, ln net.Listener, handle fu
 			if b.isClosed() || ctx.Err() != nil {
 				break
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
+			if acceptRetryable(err) {
+				// Out of descriptors or a connection reset before we took it: wait and carry on, as net/http does.
+				b.log.Warn("accept failed, retrying", "err", err)
+				time.Sleep(50 * time.Millisecond)
 				continue
 			}
 			serveErr = fmt.Errorf("accept on %s: %w", ln.Addr(), err)
@@ -187,6 +188,15 @@ func (b *serviceBase) serveConns(ctx context.Context, ln net.Listener, handle fu
 		serveErr = err
 	}
 	return serveErr
+}
+
+// acceptRetryable reports whether an Accept error is transient, not a dead listener.
+func acceptRetryable(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED)
 }
 
 // closeWriter is a connection that can half-close: TCP on the host and on gVisor's gonet.
