@@ -90,7 +90,7 @@ func daemonLog(name string) string {
 }
 
 // daemonPID finds the daemon of interface name: the state file's "pid",
-// or else pgrep for a wgu up of NAME.conf.
+// or else the oldest process whose command line names it.
 func daemonPID(ctx context.Context, t testing.TB, ns *Netns, name string) int {
 	t.Helper()
 	if b, err := os.ReadFile(filepath.Join(wgRunDir, name+".state")); err == nil {
@@ -101,7 +101,8 @@ func daemonPID(ctx context.Context, t testing.TB, ns *Netns, name string) int {
 			return st.PID
 		}
 	}
-	out, _, err := ns.Run(ctx, "pgrep", "-f", "up .*"+name+".conf")
+	// The name is unique to this lab, so any process naming it is ours.
+	out, _, err := ns.Run(ctx, "pgrep", "-o", "-f", "--", name)
 	if err != nil {
 		t.Fatalf("no daemon for %s found: %v", name, err)
 	}
