@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -66,9 +67,59 @@ type Link struct {
 func NewLab(tb testing.TB) *Lab {
 	tb.Helper()
 	RequireLab(tb)
+	sweepStaleLabs()
 	l := &Lab{tb: tb, prefix: uniquePrefix()}
 	tb.Cleanup(l.Close)
 	return l
+}
+
+// staleLabNetns matches the namespace names labs make: "w", the creator's
+// pid modulo 10000, two letters, "-", the role.
+var staleLabNetns = regexp.MustCompile(`^w([0-9]{1,4})[a-z]{2}-`)
+
+// sweepStaleLabs removes the namespaces (and their processes) of labs
+// whose test process was killed before its cleanup could run. A lab is
+// stale only if no running process has a pid matching its prefix, so a
+// live lab is never touched.
+func sweepStaleLabs() {
+	entries, err := os.ReadDir(netnsDir)
+	if err != nil {
+		return
+	}
+	live := map[int]bool{}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		var pid int
+		if _, err := fmt.Sscan(p.Name(), &pid); err == nil {
+			live[pid%10000] = true
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	for _, e := range entries {
+		m := staleLabNetns.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscan(m[1], &pid); err != nil || live[pid] {
+			continue
+		}
+		killNetnsPIDs(ctx, e.Name())
+		run(ctx, "ip", "netns", "del", e.Name())
+		removeRunFiles(strings.SplitN(e.Name(), "-", 2)[0])
+	}
+}
+
+// removeRunFiles removes the wireguard run directory entries (sockets,
+// state, logs) of interfaces named with prefix.
+func removeRunFiles(prefix string) {
+	entries, _ := os.ReadDir(wgRunDir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			os.Remove(filepath.Join(wgRunDir, e.Name()))
+		}
+	}
 }
 
 // uniquePrefix returns a short name prefix ("w" + pid digits + two random
@@ -239,12 +290,7 @@ func (l *Lab) Close() {
 			l.tb.Logf("lab cleanup: deleting namespace %s: %v", n.Name, err)
 		}
 	}
-	entries, _ := os.ReadDir(wgRunDir)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), l.prefix) {
-			os.Remove(filepath.Join(wgRunDir, e.Name()))
-		}
-	}
+	removeRunFiles(l.prefix)
 }
 
 // killNetnsPIDs SIGKILLs every process in namespace name and waits (a
