@@ -482,11 +482,18 @@ AllowedIPs = 10.0.0.2/32
 	before := routingState(t, host)
 
 	p := host.Start(wguBinary(t), "up", "-f", "-c", path)
+	exited := false
 	if err := waitFor(ctx, "the UAPI socket", func() bool {
+		select {
+		case <-p.Done():
+			exited = true
+			return true
+		default:
+		}
 		_, err := os.Stat(socketPath(name))
 		return err == nil
-	}); err != nil {
-		t.Fatalf("%v; stderr: %s", err, p.Stderr())
+	}); err != nil || exited {
+		t.Fatalf("wgu up -f: %v (exited: %v); stderr: %s", err, exited, p.Stderr())
 	}
 	if err := waitFor(ctx, "the interface", func() bool {
 		_, _, err := host.Run(ctx, "ip", "link", "show", name)
