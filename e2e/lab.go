@@ -3,6 +3,13 @@
 //
 // A Lab belongs to one test: everything it creates carries a per-lab prefix
 // and is removed by the test's cleanup, also when the test fails.
+//
+// Running the tests needs root, /dev/net/tun, iproute2, nftables and
+// wireguard-tools; without them they skip, unless WGU_E2E=required (CI),
+// which turns the skip into a failure. TestMain builds ../cmd/wgu once, or
+// tests the binary named by WGU_BIN:
+//
+//	sudo WGU_E2E=required go test -count=1 ./e2e
 package e2e
 
 import (
