@@ -298,3 +298,20 @@ func dialResolved(ctx context.Context, n Network, res *Resolver, network, host, 
 	}
 	return nil, fmt.Errorf("dial %s: %w", net.JoinHostPort(host, port), lastErr)
 }
+
+// Resolving returns n with host names allowed in DialContext: they are
+// resolved by res (the config's DNS servers, through the tunnel).
+func Resolving(n Network, res *Resolver) Network { return resolvingNetwork{n, res} }
+
+type resolvingNetwork struct {
+	Network
+	res *Resolver
+}
+
+func (r resolvingNetwork) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, fmt.Errorf("dial %q: %w", address, err)
+	}
+	return dialResolved(ctx, r.Network, r.res, network, host, port)
+}

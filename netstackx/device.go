@@ -1,0 +1,259 @@
+// Package netstackx is wgu's userspace network: a gVisor TCP/IP stack behind
+// a tun.Device, so that wireguard-go runs with no kernel TUN and no
+// privileges, plus the services (forwards, proxies, DNS) that let
+// applications reach it.
+package netstackx
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync"
+
+	"golang.zx2c4.com/wireguard/tun"
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+// nicID is the stack's only NIC: the tunnel.
+const nicID tcpip.NICID = 1
+
+// Options configure a Device.
+type Options struct {
+	// Addresses are the interface's addresses (wg-quick's Address); packets
+	// to them are delivered locally, and they answer pings.
+	Addresses []netip.Prefix
+	// MTU of the tunnel interface.
+	MTU int
+	// Forwarding routes packets that are not for a local address back into
+	// the tunnel (to the peer whose AllowedIPs hold the destination), as a
+	// kernel with ip_forward = 1 does: the rootless hub.
+	Forwarding bool
+	// Logger receives the device's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Device is a tun.Device whose other side is a gVisor network stack.
+type Device struct {
+	stack  *stack.Stack
+	ep     *linkEndpoint
+	mtu    int
+	log    *slog.Logger
+	events chan tun.Event
+	hasV4  bool
+	hasV6  bool
+	addrs  []netip.Prefix
+
+	closeOnce sync.Once
+}
+
+var _ tun.Device = (*Device)(nil)
+
+// ErrClosed is returned by a closed Device.
+var ErrClosed = os.ErrClosed
+
+// New builds the stack with the given addresses and a route for everything
+// through the tunnel (wireguard-go's allowed IPs decide where it goes).
+func New(o Options) (*Device, error) {
+	if o.MTU < 576 || o.MTU > 65535 {
+		return nil, fmt.Errorf("netstack: MTU %d out of range 576-65535", o.MTU)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
+		HandleLocal:        true,
+	})
+	d := &Device{
+		stack:  s,
+		ep:     newLinkEndpoint(uint32(o.MTU)),
+		mtu:    o.MTU,
+		log:    log,
+		events: make(chan tun.Event, 1),
+	}
+	fail := func(format string, args ...any) (*Device, error) {
+		d.Close()
+		return nil, fmt.Errorf("netstack: "+format, args...)
+	}
+	if err := tuneTCP(s); err != nil {
+		return fail("%w", err)
+	}
+	if err := s.CreateNIC(nicID, d.ep); err != nil {
+		return fail("creating NIC: %v", err)
+	}
+	for _, p := range o.Addresses {
+		proto := tcpip.NetworkProtocolNumber(ipv4.ProtocolNumber)
+		if p.Addr().Is6() {
+			proto = ipv6.ProtocolNumber
+			d.hasV6 = true
+		} else {
+			d.hasV4 = true
+		}
+		pa := tcpip.ProtocolAddress{
+			Protocol: proto,
+			AddressWithPrefix: tcpip.AddressWithPrefix{
+				Address:   tcpip.AddrFromSlice(p.Addr().Unmap().AsSlice()),
+				PrefixLen: p.Bits(),
+			},
+		}
+		if err := s.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
+			return fail("adding address %s: %v", p, err)
+		}
+		d.addrs = append(d.addrs, p)
+	}
+	// Everything leaves through the tunnel; wireguard-go drops what no
+	// peer's AllowedIPs cover, as the kernel device does.
+	s.SetRouteTable([]tcpip.Route{
+		{Destination: header.IPv4EmptySubnet, NIC: nicID},
+		{Destination: header.IPv6EmptySubnet, NIC: nicID},
+	})
+	if o.Forwarding {
+		for _, proto := range []tcpip.NetworkProtocolNumber{ipv4.ProtocolNumber, ipv6.ProtocolNumber} {
+			if err := s.SetForwardingDefaultAndAllNICs(proto, true); err != nil {
+				return fail("enabling forwarding: %v", err)
+			}
+		}
+	}
+	d.events <- tun.EventUp
+	return d, nil
+}
+
+// tuneTCP sets the stack's TCP options. SACK is off by default in gVisor and
+// costs a lot on any loss; buffers are sized for a fast LAN-to-VPS path.
+func tuneTCP(s *stack.Stack) error {
+	sack := tcpip.TCPSACKEnabled(true)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
+		return fmt.Errorf("enabling TCP SACK: %v", err)
+	}
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv); err != nil {
+		return fmt.Errorf("setting TCP receive buffer: %v", err)
+	}
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd); err != nil {
+		return fmt.Errorf("setting TCP send buffer: %v", err)
+	}
+	moderate := tcpip.TCPModerateReceiveBufferOption(true)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate); err != nil {
+		return fmt.Errorf("enabling receive buffer moderation: %v", err)
+	}
+	return nil
+}
+
+// Addresses returns the device's addresses.
+func (d *Device) Addresses() []netip.Prefix { return append([]netip.Prefix(nil), d.addrs...) }
+
+// Stack exposes the gVisor stack, for callers that need more than this
+// package offers.
+func (d *Device) Stack() *stack.Stack { return d.stack }
+
+// Dropped counts packets the stack sent that were dropped because the
+// device did not read them fast enough.
+func (d *Device) Dropped() uint64 { return d.ep.dropped.Load() }
+
+// Name is what wireguard-go logs for the interface.
+func (d *Device) Name() (string, error) { return "netstack", nil }
+
+// File returns nil: there is no file descriptor behind a netstack.
+func (d *Device) File() *os.File { return nil }
+
+// Events reports EventUp once; the channel closes with the device.
+func (d *Device) Events() <-chan tun.Event { return d.events }
+
+// MTU is the tunnel MTU.
+func (d *Device) MTU() (int, error) { return d.mtu, nil }
+
+// BatchSize is how many packets Read and Write move per call.
+func (d *Device) BatchSize() int { return 128 }
+
+// Read fills bufs (at offset) with packets the stack sent, blocking until
+// there is at least one; it returns os.ErrClosed once the device is closed.
+func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	var pkt *stack.PacketBuffer
+	select {
+	case pkt = <-d.ep.outbound:
+	case <-d.ep.closed:
+		return 0, os.ErrClosed
+	}
+	n := 0
+	for {
+		if size, ok := copyPacket(bufs[n][offset:], pkt); ok {
+			sizes[n] = size
+			n++
+		} else {
+			d.log.Debug("dropping outbound packet larger than the read buffer", "size", pkt.Size())
+		}
+		pkt.DecRef()
+		if n == len(bufs) {
+			return n, nil
+		}
+		select {
+		case pkt = <-d.ep.outbound:
+		default:
+			return n, nil
+		}
+	}
+}
+
+// copyPacket flattens pkt into dst; false when it does not fit.
+func copyPacket(dst []byte, pkt *stack.PacketBuffer) (int, bool) {
+	if pkt.Size() > len(dst) {
+		return 0, false
+	}
+	n := 0
+	for _, s := range pkt.AsSlices() {
+		n += copy(dst[n:], s)
+	}
+	return n, true
+}
+
+// Write hands packets (each at bufs[i][offset:]) to the stack.
+func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
+	select {
+	case <-d.ep.closed:
+		return 0, os.ErrClosed
+	default:
+	}
+	for i, b := range bufs {
+		packet := b[offset:]
+		if len(packet) == 0 {
+			continue
+		}
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(packet)})
+		ok := d.ep.deliver(pkt, packet[0]>>4)
+		pkt.DecRef()
+		if !ok {
+			if packet[0]>>4 != 4 && packet[0]>>4 != 6 {
+				continue // not IP: drop, as a TUN would
+			}
+			return i, os.ErrClosed
+		}
+	}
+	return len(bufs), nil
+}
+
+// Close stops the stack and wakes any blocked Read. Safe to call more than
+// once and while traffic flows; when it returns, no goroutine of the stack
+// is left running.
+func (d *Device) Close() error {
+	d.closeOnce.Do(func() {
+		d.ep.close()
+		d.stack.Close()
+		d.stack.Wait() // also removes the NIC, detaching the dispatcher
+		d.stack.Destroy()
+		d.ep.close() // release packets queued during shutdown
+		close(d.events)
+	})
+	return nil
+}
