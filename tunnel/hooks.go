@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 )
@@ -19,6 +20,9 @@ func RunHooks(ctx context.Context, stage, ifname string, hooks []string, out io.
 		cmd.Stdout = out
 		cmd.Stderr = out
 		if err := cmd.Run(); err != nil {
+			if uid := os.Geteuid(); uid != 0 {
+				return fmt.Errorf("%s hook `%s' failed: %w (wgu runs as uid %d, not root: the command may need privileges this process lacks)", stage, cmdline, err, uid)
+			}
 			return fmt.Errorf("%s hook `%s' failed: %w", stage, cmdline, err)
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/wgu-project/wgu/netstackx"
 )
 
 // Mode is where a tunnel's packets go: a kernel TUN or wgu's userspace stack.
@@ -52,6 +54,7 @@ type options struct {
 	hookOut    io.Writer
 	configPath string
 	resolver   Resolver
+	forwarding *bool // nil: on when the interface has more than one peer
 }
 
 // WithLogger sends the tunnel's logs (wireguard-go's included) to l.
@@ -77,6 +80,11 @@ func WithConfigPath(path string) UpOption { return func(o *options) { o.configPa
 // WithResolver resolves endpoint host names; the default is net.DefaultResolver.
 func WithResolver(r Resolver) UpOption { return func(o *options) { o.resolver = r } }
 
+// WithForwarding turns routing between peers on or off in netstack mode
+// (the rootless hub). By default it is on when the config has more than one
+// peer, as a hub's does. TUN mode leaves forwarding to the kernel.
+func WithForwarding(on bool) UpOption { return func(o *options) { o.forwarding = &on } }
+
 // Tunnel is a running WireGuard interface.
 type Tunnel struct {
 	cfg  *Config
@@ -85,9 +93,12 @@ type Tunnel struct {
 	mode Mode
 
 	tdev tun.Device
+	ns   *netstackx.Device // netstack mode only
 	dev  *device.Device
 	host *HostState  // TUN mode: what was changed on the host
 	uapi *uapiServer // nil without WithUAPISocket
+	ctl  *controlServer
+	svcs *services
 
 	closeOnce sync.Once
 	closeErr  error
@@ -146,8 +157,14 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (t *Tunnel, err erro
 	if err := t.dev.Up(); err != nil {
 		return nil, fmt.Errorf("bringing device up: %w", err)
 	}
+	if err := t.startServices(); err != nil {
+		return nil, err
+	}
 	if o.runDir != "" {
 		if t.uapi, err = listenUAPI(o.runDir, cfg.Name, t.dev, log); err != nil {
+			return nil, err
+		}
+		if t.ctl, err = listenControl(o.runDir, cfg.Name, t, log); err != nil {
 			return nil, err
 		}
 		if err := t.writeState(); err != nil {
@@ -175,15 +192,21 @@ func (t *Tunnel) openDevice() error {
 		t.tdev, err = createTUN(t.cfg)
 	case ModeAuto:
 		t.tdev, err = createTUN(t.cfg)
-		if err != nil {
-			t.log.Info("kernel TUN unavailable, using netstack", "reason", err.Error())
-			mode = ModeNetstack
-			t.tdev, err = createNetstack(t.cfg, t.log)
-		} else {
+		if err == nil {
 			mode = ModeTUN
+			break
 		}
+		t.log.Info("kernel TUN unavailable, using netstack", "reason", err.Error())
+		mode = ModeNetstack
+		fallthrough
 	case ModeNetstack:
-		t.tdev, err = createNetstack(t.cfg, t.log)
+		forwarding := len(t.cfg.Peers) > 1
+		if t.opts.forwarding != nil {
+			forwarding = *t.opts.forwarding
+		}
+		if t.ns, err = createNetstack(t.cfg, forwarding, t.log); err == nil {
+			t.tdev = t.ns
+		}
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}
@@ -277,6 +300,10 @@ func (t *Tunnel) teardown() error {
 	if t.uapi != nil {
 		t.uapi.Close()
 	}
+	if t.ctl != nil {
+		t.ctl.Close()
+	}
+	t.svcs.close()
 	if t.host != nil {
 		errs = append(errs, t.host.Undo(context.Background(), t.log))
 	}

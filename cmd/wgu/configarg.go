@@ -42,12 +42,11 @@ func resolveTarget(c *cli.Context) (configTarget, error) {
 	if err != nil {
 		return configTarget{}, err
 	}
+	// Absolute, but symlinks kept: wg-quick names the interface after the
+	// path as given, not after the file a link points to.
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return configTarget{}, err
-	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
 	}
 	return configTarget{path: abs, name: name}, nil
 }

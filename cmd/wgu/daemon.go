@@ -22,7 +22,7 @@ func isDaemonChild() bool { return os.Getenv(readyFDEnv) != "" }
 // startDaemon re-runs wgu in the foreground as a detached child and returns
 // once the child reports the interface up, or fails with the child's error.
 // The child writes its own errors to our stderr until it is ready.
-func startDaemon(path string, mode tunnel.Mode, dir string) error {
+func startDaemon(req upRequest) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding own executable: %w", err)
@@ -38,7 +38,7 @@ func startDaemon(path string, mode tunnel.Mode, dir string) error {
 	}
 	defer devnull.Close()
 
-	cmd := exec.Command(exe, "up", "--foreground", "--mode", string(mode), "--run-dir", dir, "-c", path)
+	cmd := exec.Command(exe, req.args()...)
 	cmd.Env = append(os.Environ(), readyFDEnv+"=3")
 	cmd.Stdin = devnull
 	cmd.Stdout = os.Stdout

@@ -19,8 +19,10 @@ func main() {
 		Usage:   "userspace WireGuard: wg-quick configs on a kernel TUN or a rootless netstack",
 		Version: version,
 		Commands: []*cli.Command{
+			demoCommand(),
 			upCommand(),
 			downCommand(),
+			pingCommand(),
 			showCommand(),
 			showconfCommand(),
 			stripCommand(),

@@ -20,15 +20,32 @@ func upCommand() *cli.Command {
 		Usage:     "bring up the interface of a wg-quick config",
 		ArgsUsage: "NAME | FILE",
 		Description: "NAME means /etc/wireguard/NAME.conf. wgu returns once the interface is up and its\n" +
-			"UAPI socket listens; the tunnel then lives in a background process until `wgu down`.",
+			"UAPI socket listens; the tunnel then lives in a background process until `wgu down`.\n" +
+			"Without root or /dev/net/tun (--mode auto falls back to it, or --mode netstack) the\n" +
+			"tunnel runs on wgu's userspace stack; reach it with --forward/--expose or the config's\n" +
+			"[Socks5], [http], [TCPClientTunnel], [TCPServerTunnel] and [UDPProxyTunnel] sections.",
 		Flags: []cli.Flag{
 			configFlag,
 			&cli.BoolFlag{Name: "foreground", Aliases: []string{"f"}, Usage: "stay attached; SIGINT/SIGTERM take the interface down"},
 			&cli.StringFlag{Name: "mode", Value: string(tunnel.ModeAuto), Usage: "auto, tun or netstack"},
+			&cli.StringSliceFlag{Name: "forward", Usage: "netstack: `LISTEN=TARGET` relays TCP from a host address (default 127.0.0.1) to TARGET in the tunnel, e.g. 8096=10.0.0.2:8096"},
+			&cli.StringSliceFlag{Name: "expose", Usage: "netstack: `PORT=TARGET` relays TCP from PORT on the tunnel address to TARGET on this host, e.g. 8096=127.0.0.1:8096"},
+			&cli.StringFlag{Name: "forwarding", Value: "auto", Usage: "netstack: route between peers (rootless hub): on, off, or auto (on with more than one peer)"},
 			runDirFlag,
 		},
 		Action: runUp,
 	}
+}
+
+// upRequest is everything `wgu up` was asked; the daemon child gets it back
+// as flags.
+type upRequest struct {
+	path       string
+	mode       tunnel.Mode
+	dir        string
+	forwards   []string
+	exposes    []string
+	forwarding string
 }
 
 func runUp(c *cli.Context) error {
@@ -36,43 +53,98 @@ func runUp(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	mode, err := tunnel.ParseMode(c.String("mode"))
-	if err != nil {
+	req := upRequest{
+		path:       target.path,
+		dir:        runDir(c),
+		forwards:   c.StringSlice("forward"),
+		exposes:    c.StringSlice("expose"),
+		forwarding: c.String("forwarding"),
+	}
+	if req.mode, err = tunnel.ParseMode(c.String("mode")); err != nil {
 		return err
 	}
 	if !isDaemonChild() {
 		warnWorldAccessible(target.path)
 	}
-	cfg, err := tunnel.LoadConfig(target.path)
+	// Everything is checked before the daemon starts, so a bad config or
+	// flag fails here with nothing to clean up.
+	cfg, opts, err := req.load(target.name)
 	if err != nil {
 		return err
 	}
-	if mode != tunnel.ModeNetstack {
+	if req.mode != tunnel.ModeNetstack {
 		if _, err := net.InterfaceByName(cfg.Name); err == nil {
 			return fmt.Errorf("`%s' already exists", cfg.Name)
 		}
 	}
-	dir := runDir(c)
 	if !c.Bool("foreground") && !isDaemonChild() {
-		return startDaemon(target.path, mode, dir)
+		return startDaemon(req)
 	}
-	return runForeground(c.Context, cfg, target.path, mode, dir)
+	return runForeground(c.Context, cfg, req.dir, opts)
+}
+
+// load reads the config, adds the flags' services and builds Up's options.
+func (r upRequest) load(name string) (*tunnel.Config, []tunnel.UpOption, error) {
+	cfg, err := tunnel.LoadConfig(r.path)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Name = name
+	for _, f := range r.forwards {
+		s, err := tunnel.ForwardSection(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Services = append(cfg.Services, s)
+	}
+	for _, e := range r.exposes {
+		s, err := tunnel.ExposeSection(e)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Services = append(cfg.Services, s)
+	}
+	if len(cfg.Services) > 0 && r.mode == tunnel.ModeTUN {
+		return nil, nil, fmt.Errorf("%s: [%s]: services need netstack mode (use --mode netstack or auto; in TUN mode the host's sockets reach the tunnel directly)", r.path, cfg.Services[0].Name)
+	}
+	opts := []tunnel.UpOption{
+		tunnel.WithMode(r.mode),
+		tunnel.WithUAPISocket(r.dir),
+		tunnel.WithHooks(os.Stderr),
+		tunnel.WithConfigPath(r.path),
+	}
+	switch r.forwarding {
+	case "auto":
+	case "on":
+		opts = append(opts, tunnel.WithForwarding(true))
+	case "off":
+		opts = append(opts, tunnel.WithForwarding(false))
+	default:
+		return nil, nil, fmt.Errorf("--forwarding %q: expected on, off or auto", r.forwarding)
+	}
+	return cfg, opts, nil
+}
+
+// args are the flags that make a child `wgu up` do what r asks.
+func (r upRequest) args() []string {
+	a := []string{"up", "--foreground", "--mode", string(r.mode), "--run-dir", r.dir, "--forwarding", r.forwarding}
+	for _, f := range r.forwards {
+		a = append(a, "--forward", f)
+	}
+	for _, e := range r.exposes {
+		a = append(a, "--expose", e)
+	}
+	return append(a, "-c", r.path)
 }
 
 // runForeground brings the tunnel up in this process and keeps it until a
 // signal, or until its device goes away.
-func runForeground(ctx context.Context, cfg *tunnel.Config, path string, mode tunnel.Mode, dir string) error {
+func runForeground(ctx context.Context, cfg *tunnel.Config, dir string, opts []tunnel.UpOption) error {
 	log := newLogger(os.Stderr)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	t, err := tunnel.Up(ctx, cfg,
-		tunnel.WithLogger(log),
-		tunnel.WithMode(mode),
-		tunnel.WithUAPISocket(dir),
-		tunnel.WithHooks(os.Stderr),
-		tunnel.WithConfigPath(path),
-	)
+	t, err := tunnel.Up(ctx, cfg, append(opts, tunnel.WithLogger(log))...)
 	if err != nil {
 		return err
 	}

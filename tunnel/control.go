@@ -1,0 +1,176 @@
+package tunnel
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+)
+
+// The control socket carries what UAPI cannot say: the mode, the services
+// and pings from inside a rootless tunnel. One JSON request per line, one
+// JSON reply per line.
+
+// ControlRequest is a request on the control socket.
+type ControlRequest struct {
+	Op      string `json:"op"`                // "info" or "ping"
+	Addr    string `json:"addr,omitempty"`    // ping: destination IP
+	Seq     uint16 `json:"seq,omitempty"`     // ping: sequence number
+	Timeout int64  `json:"timeout,omitempty"` // ping: nanoseconds to wait for the reply
+}
+
+// ControlReply answers a ControlRequest.
+type ControlReply struct {
+	Error    string   `json:"error,omitempty"`
+	Mode     Mode     `json:"mode,omitempty"`
+	PID      int      `json:"pid,omitempty"`
+	Services []string `json:"services,omitempty"` // one human-readable line each
+	RTT      int64    `json:"rtt,omitempty"`      // ping: nanoseconds
+}
+
+// ErrPingUnsupported is returned by Ping on a tunnel whose backend cannot
+// send pings itself (the kernel TUN: use ping(8) there).
+var ErrPingUnsupported = errors.New("ping from inside the tunnel needs netstack mode; in TUN mode use ping(8)")
+
+type controlServer struct {
+	ln *net.UnixListener
+	wg sync.WaitGroup
+}
+
+func listenControl(dir, name string, t *Tunnel, log *slog.Logger) (*controlServer, error) {
+	path := ControlPath(dir, name)
+	os.Remove(path)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listening on control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("securing control socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(true)
+	s := &controlServer{ln: ln}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if !errors.Is(err, net.ErrClosed) {
+					log.Error("control accept", "err", err)
+				}
+				return
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.serve(c, t)
+			}()
+		}
+	}()
+	return s, nil
+}
+
+func (s *controlServer) serve(c net.Conn, t *Tunnel) {
+	defer c.Close()
+	// A request is small and quick; a stuck client must not hold Close up.
+	c.SetDeadline(time.Now().Add(time.Minute))
+	sc := bufio.NewScanner(c)
+	enc := json.NewEncoder(c)
+	for sc.Scan() {
+		var req ControlRequest
+		var rep ControlReply
+		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
+			rep.Error = "bad request: " + err.Error()
+		} else {
+			rep = t.handleControl(req)
+		}
+		if enc.Encode(rep) != nil {
+			return
+		}
+	}
+}
+
+func (t *Tunnel) handleControl(req ControlRequest) ControlReply {
+	switch req.Op {
+	case "info":
+		return ControlReply{Mode: t.mode, PID: os.Getpid(), Services: t.serviceLines()}
+	case "ping":
+		addr, err := netip.ParseAddr(req.Addr)
+		if err != nil {
+			return ControlReply{Error: fmt.Sprintf("ping: %q is not an IP address", req.Addr)}
+		}
+		timeout := time.Duration(req.Timeout)
+		if timeout <= 0 || timeout > time.Minute {
+			timeout = 5 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		rtt, err := t.Ping(ctx, addr, req.Seq)
+		if err != nil {
+			return ControlReply{Error: err.Error()}
+		}
+		return ControlReply{RTT: int64(rtt)}
+	}
+	return ControlReply{Error: fmt.Sprintf("unknown op %q", req.Op)}
+}
+
+// Close stops the server and waits for its handlers.
+func (s *controlServer) Close() {
+	s.ln.Close()
+	s.wg.Wait()
+}
+
+// ControlClient talks to a tunnel's control socket.
+type ControlClient struct {
+	conn net.Conn
+	sc   *bufio.Scanner
+}
+
+// DialControl connects to the control socket of interface name.
+func DialControl(ctx context.Context, explicitDir, name string) (*ControlClient, error) {
+	var d net.Dialer
+	for _, dir := range RunDirs(explicitDir) {
+		c, err := d.DialContext(ctx, "unix", ControlPath(dir, name))
+		if err == nil {
+			return &ControlClient{conn: c, sc: bufio.NewScanner(c)}, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: no wgu control socket: %w", name, ErrNoInterface)
+}
+
+// Do sends one request and reads its reply; a reply carrying an error is
+// returned as an error.
+func (c *ControlClient) Do(req ControlRequest) (*ControlReply, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.conn.Write(append(b, '\n')); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if !c.sc.Scan() {
+		if err := c.sc.Err(); err != nil {
+			return nil, fmt.Errorf("control socket: %w", err)
+		}
+		return nil, fmt.Errorf("control socket: connection closed")
+	}
+	var rep ControlReply
+	if err := json.Unmarshal(c.sc.Bytes(), &rep); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if rep.Error != "" {
+		return &rep, errors.New(rep.Error)
+	}
+	return &rep, nil
+}
+
+// Close closes the connection.
+func (c *ControlClient) Close() error { return c.conn.Close() }

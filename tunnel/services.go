@@ -1,0 +1,192 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wgu-project/wgu/netstackx"
+)
+
+// A netstack tunnel's services come from the config's wireproxy-style
+// sections ([Socks5], [http], [TCPClientTunnel], [TCPServerTunnel],
+// [UDPProxyTunnel]); the CLI's --forward and --expose add sections too.
+
+// runningService is one started service and the line `wgu show` prints.
+type runningService struct {
+	svc  netstackx.Service
+	desc string
+}
+
+type services struct {
+	list   []runningService
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// ForwardSection is the [TCPClientTunnel] that --forward LISTEN=TARGET
+// stands for: LISTEN on the host, TARGET inside the tunnel.
+func ForwardSection(spec string) (Section, error) {
+	listen, target, ok := strings.Cut(spec, "=")
+	if !ok || listen == "" || target == "" {
+		return Section{}, fmt.Errorf("--forward %q: expected LISTEN=TARGET, e.g. 127.0.0.1:8096=10.0.0.2:8096", spec)
+	}
+	if !strings.Contains(listen, ":") {
+		listen = "127.0.0.1:" + listen
+	}
+	s := Section{Name: "TCPClientTunnel", Options: []Option{{Key: "BindAddress", Value: listen}, {Key: "Target", Value: target}}}
+	return s, checkSection(s, "--forward")
+}
+
+// ExposeSection is the [TCPServerTunnel] that --expose PORT=TARGET stands
+// for: PORT on the tunnel address, TARGET on the host.
+func ExposeSection(spec string) (Section, error) {
+	port, target, ok := strings.Cut(spec, "=")
+	if !ok || port == "" || target == "" {
+		return Section{}, fmt.Errorf("--expose %q: expected PORT=TARGET, e.g. 8096=127.0.0.1:8096", spec)
+	}
+	s := Section{Name: "TCPServerTunnel", Options: []Option{{Key: "ListenPort", Value: port}, {Key: "Target", Value: target}}}
+	return s, checkSection(s, "--expose")
+}
+
+func checkSection(s Section, flag string) error {
+	for _, o := range s.Options {
+		if err := checkServiceValue(strings.ToLower(o.Key), o.Value); err != nil {
+			return fmt.Errorf("%s: %s: %w", flag, o.Key, err)
+		}
+	}
+	return nil
+}
+
+func (s Section) get(key string) string {
+	for _, o := range s.Options {
+		if strings.EqualFold(o.Key, key) {
+			return o.Value
+		}
+	}
+	return ""
+}
+
+// startServices opens every service's listener (an error there fails Up)
+// and serves them until the tunnel closes.
+func (t *Tunnel) startServices() error {
+	if len(t.cfg.Services) == 0 {
+		return nil
+	}
+	if t.ns == nil {
+		return fmt.Errorf("%w: service sections such as [%s] need netstack mode (in TUN mode the host's own sockets reach the tunnel)", ErrInvalidConfig, t.cfg.Services[0].Name)
+	}
+	res := netstackx.NewResolver(t.ns, t.cfg.Interface.DNS)
+	tunnelNet := netstackx.Resolving(t.ns, res)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.svcs = &services{cancel: cancel}
+	for _, sec := range t.cfg.Services {
+		rs, err := t.openService(sec, tunnelNet, res)
+		if err != nil {
+			return fmt.Errorf("[%s] on line %d: %w", sec.Name, sec.Line, err)
+		}
+		t.svcs.list = append(t.svcs.list, rs)
+		t.svcs.wg.Add(1)
+		go func() {
+			defer t.svcs.wg.Done()
+			if err := rs.svc.Serve(ctx); err != nil && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
+				t.log.Error("service stopped", "service", rs.desc, "err", err)
+			}
+		}()
+		t.log.Info("service listening", "service", rs.desc)
+	}
+	return nil
+}
+
+func (t *Tunnel) openService(sec Section, tunnelNet netstackx.Network, res *netstackx.Resolver) (runningService, error) {
+	log := t.log
+	bind, target := sec.get("BindAddress"), sec.get("Target")
+	switch normalizeName(sec.Name) {
+	case "tcpclienttunnel":
+		ln, err := net.Listen("tcp", hostBind(bind))
+		if err != nil {
+			return runningService{}, err
+		}
+		return runningService{netstackx.NewTCPForward(ln, tunnelNet, target, log),
+			fmt.Sprintf("forward tcp %s -> %s (tunnel)", ln.Addr(), target)}, nil
+	case "tcpservertunnel":
+		ln, err := t.ns.Listen("tcp", ":"+sec.get("ListenPort"))
+		if err != nil {
+			return runningService{}, err
+		}
+		return runningService{netstackx.NewTCPExpose(ln, target, log),
+			fmt.Sprintf("expose tcp (tunnel) :%s -> %s", sec.get("ListenPort"), target)}, nil
+	case "udpproxytunnel":
+		pc, err := net.ListenPacket("udp", hostBind(bind))
+		if err != nil {
+			return runningService{}, err
+		}
+		idle := time.Duration(0)
+		if v := sec.get("InactivityTimeout"); v != "" {
+			n, _ := strconv.Atoi(v) // validated by the parser
+			idle = time.Duration(n) * time.Second
+		}
+		return runningService{netstackx.NewUDPProxy(pc, tunnelNet, target, idle, log),
+			fmt.Sprintf("forward udp %s -> %s (tunnel)", pc.LocalAddr(), target)}, nil
+	case "socks5":
+		ln, err := net.Listen("tcp", hostBind(bind))
+		if err != nil {
+			return runningService{}, err
+		}
+		return runningService{netstackx.NewSOCKS5(ln, t.ns, res, sec.get("Username"), sec.get("Password"), log),
+			fmt.Sprintf("socks5 %s%s", ln.Addr(), authNote(sec))}, nil
+	case "http":
+		ln, err := net.Listen("tcp", hostBind(bind))
+		if err != nil {
+			return runningService{}, err
+		}
+		return runningService{netstackx.NewHTTPProxy(ln, t.ns, res, sec.get("Username"), sec.get("Password"), log),
+			fmt.Sprintf("http proxy %s%s", ln.Addr(), authNote(sec))}, nil
+	}
+	return runningService{}, fmt.Errorf("unknown service section")
+}
+
+// hostBind makes ":PORT" mean loopback: a proxy or forward is published
+// beyond this host only when an address (such as 0.0.0.0) says so.
+func hostBind(bind string) string {
+	if strings.HasPrefix(bind, ":") {
+		return "127.0.0.1" + bind
+	}
+	return bind
+}
+
+func authNote(sec Section) string {
+	if sec.get("Username") != "" {
+		return " (password required)"
+	}
+	return ""
+}
+
+// close stops every service and waits for them.
+func (s *services) close() {
+	if s == nil {
+		return
+	}
+	s.cancel()
+	for _, rs := range s.list {
+		rs.svc.Close()
+	}
+	s.wg.Wait()
+}
+
+// serviceLines describes the running services, one line each.
+func (t *Tunnel) serviceLines() []string {
+	if t.svcs == nil {
+		return nil
+	}
+	lines := make([]string, 0, len(t.svcs.list))
+	for _, rs := range t.svcs.list {
+		lines = append(lines, rs.desc)
+	}
+	return lines
+}
