@@ -38,7 +38,7 @@ func runHelper(mode string) int {
 	case "source":
 		err = runSource(os.Getenv(helperAddrEnv), os.Getenv(helperBytesEnv), os.Getenv(helperPaceEnv))
 	default:
-		err = fmt.Errorf("unknown helper mode %q", mode)
+		err = runServiceHelper(mode, os.Getenv(helperAddrEnv))
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
@@ -129,6 +129,13 @@ type transfer struct {
 // source in src sending size bytes to it; pace pauses after each 64 KiB.
 func startTransfer(t testing.TB, ctx context.Context, src, dst *Netns, listen string, size int64, pace time.Duration) *transfer {
 	t.Helper()
+	return startTransferVia(t, ctx, src, dst, listen, listen, size, pace)
+}
+
+// startTransferVia is startTransfer where the source dials a different
+// address than the sink listens on: a forward or proxy in between.
+func startTransferVia(t testing.TB, ctx context.Context, src, dst *Netns, dial, listen string, size int64, pace time.Duration) *transfer {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +148,7 @@ func startTransfer(t testing.TB, ctx context.Context, src, dst *Netns, listen st
 		t.Fatal(err)
 	}
 	source, err := src.StartEnv([]string{
-		helperEnv + "=source", helperAddrEnv + "=" + listen,
+		helperEnv + "=source", helperAddrEnv + "=" + dial,
 		helperBytesEnv + "=" + strconv.FormatInt(size, 10), helperPaceEnv + "=" + pace.String(),
 	}, exe)
 	if err != nil {

@@ -31,6 +31,11 @@ func runTests(m *testing.M) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
+		// Rootless tests run the binary as nobody (uid 65534).
+		if err := os.Chmod(dir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 		bin := filepath.Join(dir, "wgu")
 		out, err := exec.Command("go", "build", "-o", bin, "../cmd/wgu").CombinedOutput()
 		if err != nil {
