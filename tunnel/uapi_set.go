@@ -54,22 +54,36 @@ func (c *Config) UAPISet(ctx context.Context, r Resolver) (string, error) {
 	line("fwmark", strconv.FormatUint(uint64(c.Interface.FwMark), 10))
 	line("replace_peers", "true")
 	for _, p := range c.Peers {
-		line("public_key", p.PublicKey.Hex())
-		if !p.PresharedKey.IsZero() {
-			line("preshared_key", p.PresharedKey.Hex())
-		}
-		if !p.Endpoint.IsZero() {
-			ap, err := ResolveEndpoint(ctx, r, p.Endpoint)
-			if err != nil {
-				return "", fmt.Errorf("peer %s: endpoint %s: %w", p.PublicKey, p.Endpoint, err)
-			}
-			line("endpoint", ap.String())
-		}
-		line("persistent_keepalive_interval", strconv.FormatUint(uint64(p.PersistentKeepalive), 10))
-		line("replace_allowed_ips", "true")
-		for _, pfx := range p.AllowedIPs {
-			line("allowed_ip", pfx.String())
+		if err := writePeerUAPI(ctx, r, &b, p); err != nil {
+			return "", err
 		}
 	}
 	return b.String(), nil
+}
+
+// writePeerUAPI renders one peer's set lines, replacing its allowed IPs.
+func writePeerUAPI(ctx context.Context, r Resolver, b *strings.Builder, p Peer) error {
+	line := func(key, value string) {
+		b.WriteString(key)
+		b.WriteByte('=')
+		b.WriteString(value)
+		b.WriteByte('\n')
+	}
+	line("public_key", p.PublicKey.Hex())
+	if !p.PresharedKey.IsZero() {
+		line("preshared_key", p.PresharedKey.Hex())
+	}
+	if !p.Endpoint.IsZero() {
+		ap, err := ResolveEndpoint(ctx, r, p.Endpoint)
+		if err != nil {
+			return fmt.Errorf("peer %s: endpoint %s: %w", p.PublicKey, p.Endpoint, err)
+		}
+		line("endpoint", ap.String())
+	}
+	line("persistent_keepalive_interval", strconv.FormatUint(uint64(p.PersistentKeepalive), 10))
+	line("replace_allowed_ips", "true")
+	for _, pfx := range p.AllowedIPs {
+		line("allowed_ip", pfx.String())
+	}
+	return nil
 }
