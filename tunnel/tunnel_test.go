@@ -1,0 +1,151 @@
+package tunnel
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// freeUDPPort returns a loopback UDP port that was free a moment ago.
+func freeUDPPort(t testing.TB) uint16 {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	return uint16(pc.LocalAddr().(*net.UDPAddr).Port)
+}
+
+// netstackPair brings up two netstack tunnels, a (10.0.0.1) and b
+// (10.0.0.2), that reach each other over loopback.
+func netstackPair(t testing.TB) (a, b *Tunnel) {
+	t.Helper()
+	ka, _ := GeneratePrivateKey()
+	kb, _ := GeneratePrivateKey()
+	port := freeUDPPort(t)
+	cfgA := &Config{Name: "a", Interface: Interface{PrivateKey: ka, ListenPort: port,
+		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}},
+		Peers: []Peer{{PublicKey: kb.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")}}}}
+	cfgB := &Config{Name: "b", Interface: Interface{PrivateKey: kb,
+		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}},
+		Peers: []Peer{{PublicKey: ka.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")},
+			Endpoint: Endpoint{Host: "127.0.0.1", Port: port}}}}
+	ctx := context.Background()
+	var err error
+	if a, err = Up(ctx, cfgA, WithMode(ModeNetstack)); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = Up(ctx, cfgB, WithMode(ModeNetstack)); err != nil {
+		a.Close()
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+func TestNetstackTunnelsTalkAndCloseCleanly(t *testing.T) {
+	before := runtime.NumGoroutine()
+	a, b := netstackPair(t)
+
+	ln, err := a.Listen("tcp", "10.0.0.1:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello "+r.RemoteAddr)
+	})}
+	go srv.Serve(ln)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://10.0.0.1/", nil)
+	resp, err := b.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(body), "hello 10.0.0.2:") {
+		t.Fatalf("body %q", body)
+	}
+	if _, err := b.Ping(ctx, netip.MustParseAddr("10.0.0.1"), 1); err != nil {
+		t.Fatal(err)
+	}
+
+	// Close with requests in flight.
+	var inflight sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			c, err := b.DialContext(ctx, "tcp", "10.0.0.1:80")
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			io.Copy(io.Discard, c)
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	srv.Close()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	inflight.Wait()
+	select {
+	case <-a.Done():
+	default:
+		t.Fatal("Done not closed after Close")
+	}
+	if _, err := a.Status(); err != ErrClosed {
+		t.Errorf("Status after Close: %v, want ErrClosed", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+func TestSetAndRemovePeer(t *testing.T) {
+	a, b := netstackPair(t)
+	defer a.Close()
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := b.Ping(ctx, netip.MustParseAddr("10.0.0.1"), 1); err != nil {
+		t.Fatal(err)
+	}
+	kc, _ := GeneratePrivateKey()
+	third := Peer{PublicKey: kc.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/32")}}
+	if err := a.SetPeer(ctx, third); err != nil {
+		t.Fatal(err)
+	}
+	// The existing session is untouched.
+	if _, err := b.Ping(ctx, netip.MustParseAddr("10.0.0.1"), 2); err != nil {
+		t.Fatalf("ping after adding a peer: %v", err)
+	}
+	if err := a.RemovePeer(third.PublicKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RemovePeer(third.PublicKey); err == nil {
+		t.Fatal("removing a missing peer succeeded")
+	}
+	if err := a.SetPeer(ctx, Peer{PublicKey: a.cfg.Interface.PrivateKey.PublicKey()}); err == nil {
+		t.Fatal("adding the interface's own key as a peer succeeded")
+	}
+}
