@@ -29,3 +29,16 @@ func TestRunHooksStopsAtFirstFailure(t *testing.T) {
 		t.Fatalf("a hook after the failing one ran: %q", out.String())
 	}
 }
+
+func TestDeniedPrivilege(t *testing.T) {
+	for out, want := range map[string]bool{
+		`sysctl: permission denied on key "net.ipv4.ip_forward"`:                                                    true,
+		"RTNETLINK answers: Operation not permitted":                                                                true,
+		"iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)": true,
+		"sh: 1: nosuchcommand: not found":                                                                           false,
+	} {
+		if got := deniedPrivilege(out); got != want {
+			t.Errorf("deniedPrivilege(%q) = %v, want %v", out, got, want)
+		}
+	}
+}
