@@ -44,6 +44,8 @@ func runServiceHelper(mode, addr string) error {
 		return runUDPClient(addr)
 	case "socks5udp":
 		return runSOCKS5UDP(addr, os.Getenv(helperTargetEnv))
+	case "library":
+		return runLibraryServer(os.Getenv(helperConfigEnv))
 	case "streams":
 		n, err := strconv.Atoi(os.Getenv(helperStreamsEnv))
 		if err != nil {
