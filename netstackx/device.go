@@ -12,7 +12,6 @@ import (
 	"sync"
 
 	"golang.zx2c4.com/wireguard/tun"
-	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -77,7 +76,7 @@ func New(o Options) (*Device, error) {
 	})
 	d := &Device{
 		stack:  s,
-		ep:     newLinkEndpoint(uint32(o.MTU)),
+		ep:     newLinkEndpoint(uint32(o.MTU), !o.Forwarding),
 		mtu:    o.MTU,
 		log:    log,
 		events: make(chan tun.Event, 1),
@@ -89,7 +88,7 @@ func New(o Options) (*Device, error) {
 	if err := tuneTCP(s); err != nil {
 		return fail("%w", err)
 	}
-	if err := s.CreateNIC(nicID, d.ep); err != nil {
+	if err := s.CreateNICWithOptions(nicID, d.ep, stack.NICOptions{QDisc: queueDiscipline{d.ep}}); err != nil {
 		return fail("creating NIC: %v", err)
 	}
 	for _, p := range o.Addresses {
@@ -206,14 +205,22 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 }
 
-// copyPacket flattens pkt into dst; false when it does not fit.
+// copyPacket flattens pkt into dst; false when it does not fit. It walks
+// the packet's views in place: AsSlices would allocate for every packet.
 func copyPacket(dst []byte, pkt *stack.PacketBuffer) (int, bool) {
 	if pkt.Size() > len(dst) {
 		return 0, false
 	}
+	views, skip := pkt.AsViewList()
 	n := 0
-	for _, s := range pkt.AsSlices() {
-		n += copy(dst[n:], s)
+	for v := views.Front(); v != nil; v = v.Next() {
+		b := v.AsSlice()
+		if skip >= len(b) {
+			skip -= len(b)
+			continue
+		}
+		n += copy(dst[n:], b[skip:])
+		skip = 0
 	}
 	return n, true
 }
@@ -225,22 +232,7 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 		return 0, os.ErrClosed
 	default:
 	}
-	for i, b := range bufs {
-		packet := b[offset:]
-		if len(packet) == 0 {
-			continue
-		}
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(packet)})
-		ok := d.ep.deliver(pkt, packet[0]>>4)
-		pkt.DecRef()
-		if !ok {
-			if packet[0]>>4 != 4 && packet[0]>>4 != 6 {
-				continue // not IP: drop, as a TUN would
-			}
-			return i, os.ErrClosed
-		}
-	}
-	return len(bufs), nil
+	return d.ep.deliverBatch(bufs, offset)
 }
 
 // Close stops the stack and wakes any blocked Read. Safe to call more than

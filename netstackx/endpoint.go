@@ -1,18 +1,21 @@
 package netstackx
 
 import (
+	"os"
 	"sync"
 	"sync/atomic"
 
+	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/stack/gro"
 )
 
 // outboundQueueLen bounds how many packets the stack may have written that the
 // WireGuard device has not read yet. Beyond it packets are dropped, as a full
 // TUN queue drops them: TCP backs off, and the stack never blocks on the device.
-const outboundQueueLen = 2048
+const outboundQueueLen = 4096
 
 // linkEndpoint is the point where gVisor meets the WireGuard device. Packets
 // the stack sends are queued for Device.Read; packets the device writes are
@@ -30,39 +33,65 @@ type linkEndpoint struct {
 	closed   chan struct{}
 	once     sync.Once
 	dropped  atomic.Uint64
+
+	// gro coalesces the TCP segments of one Write batch into fewer, larger
+	// packets before the stack sees them, so TCP processes a batch at the
+	// cost of a few segments. Writes come from one goroutine per peer, so
+	// it is locked.
+	groMu sync.Mutex
+	gro   gro.GRO
 }
 
 var _ stack.LinkEndpoint = (*linkEndpoint)(nil)
 
-func newLinkEndpoint(mtu uint32) *linkEndpoint {
+// newLinkEndpoint makes the endpoint; withGRO coalesces inbound TCP. A
+// forwarding stack must not coalesce: it would have to send the merged
+// packets on, and they exceed the MTU.
+func newLinkEndpoint(mtu uint32, withGRO bool) *linkEndpoint {
 	e := &linkEndpoint{
 		outbound: make(chan *stack.PacketBuffer, outboundQueueLen),
 		closed:   make(chan struct{}),
 	}
 	e.mtu.Store(mtu)
+	e.gro.Init(withGRO)
 	return e
 }
 
-// deliver hands one inbound IP packet to the stack; false when no stack is
-// attached (the device is closing) or the packet is not IP.
-func (e *linkEndpoint) deliver(pkt *stack.PacketBuffer, version byte) bool {
-	var proto tcpip.NetworkProtocolNumber
-	switch version {
-	case 4:
-		proto = header.IPv4ProtocolNumber
-	case 6:
-		proto = header.IPv6ProtocolNumber
-	default:
-		return false
-	}
+// deliverBatch hands the IP packets at bufs[i][offset:] to the stack; other
+// packets are dropped, as a TUN drops them. It fails with os.ErrClosed once
+// the stack is detached.
+func (e *linkEndpoint) deliverBatch(bufs [][]byte, offset int) (int, error) {
 	e.mu.RLock()
 	d := e.dispatcher
 	e.mu.RUnlock()
 	if d == nil {
-		return false
+		return 0, os.ErrClosed
 	}
-	d.DeliverNetworkPacket(proto, pkt)
-	return true
+	e.groMu.Lock()
+	defer e.groMu.Unlock()
+	e.gro.Dispatcher = d
+	for _, b := range bufs {
+		packet := b[offset:]
+		if len(packet) == 0 {
+			continue
+		}
+		var proto tcpip.NetworkProtocolNumber
+		switch packet[0] >> 4 {
+		case 4:
+			proto = header.IPv4ProtocolNumber
+		case 6:
+			proto = header.IPv6ProtocolNumber
+		default:
+			continue
+		}
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(packet)})
+		pkt.NetworkProtocolNumber = proto
+		pkt.RXChecksumValidated = true // see Capabilities
+		e.gro.Enqueue(pkt)
+		pkt.DecRef()
+	}
+	e.gro.Flush()
+	return len(bufs), nil
 }
 
 // close wakes every reader; queued packets are released.
@@ -82,21 +111,42 @@ func (e *linkEndpoint) close() {
 func (e *linkEndpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	n := 0
 	for _, pkt := range pkts.AsSlice() {
-		select {
-		case <-e.closed:
-			return n, &tcpip.ErrClosedForSend{}
-		default:
+		if err := e.enqueue(pkt); err != nil {
+			if _, closed := err.(*tcpip.ErrClosedForSend); closed {
+				return n, err
+			}
+			continue
 		}
-		select {
-		case e.outbound <- pkt.IncRef():
-			n++
-		default:
-			pkt.DecRef()
-			e.dropped.Add(1)
-		}
+		n++
 	}
 	return n, nil
 }
+
+// enqueue queues one packet for Device.Read, or drops it when the queue is
+// full.
+func (e *linkEndpoint) enqueue(pkt *stack.PacketBuffer) tcpip.Error {
+	select {
+	case <-e.closed:
+		return &tcpip.ErrClosedForSend{}
+	default:
+	}
+	select {
+	case e.outbound <- pkt.IncRef():
+		return nil
+	default:
+		pkt.DecRef()
+		e.dropped.Add(1)
+		return &tcpip.ErrNoBufferSpace{}
+	}
+}
+
+// queueDiscipline is the NIC's queueing discipline: the outbound channel
+// itself. gVisor's default one wraps every packet in a list on its way to
+// WritePackets, which costs an allocation per packet.
+type queueDiscipline struct{ e *linkEndpoint }
+
+func (q queueDiscipline) WritePacket(pkt *stack.PacketBuffer) tcpip.Error { return q.e.enqueue(pkt) }
+func (q queueDiscipline) Close()                                          {}
 
 func (e *linkEndpoint) MTU() uint32                      { return e.mtu.Load() }
 func (e *linkEndpoint) SetMTU(mtu uint32)                { e.mtu.Store(mtu) }
@@ -122,6 +172,14 @@ func (e *linkEndpoint) IsAttached() bool {
 	defer e.mu.RUnlock()
 	return e.dispatcher != nil
 }
+
+// SupportedGSO: gVisor's own GSO. TCP then builds segments of up to
+// GSOMaxSize and the stack splits them into MSS-sized packets in one pass,
+// which costs far less than sending each segment through TCP on its own.
+func (e *linkEndpoint) SupportedGSO() stack.SupportedGSO { return stack.GVisorGSOSupported }
+
+// GSOMaxSize is the largest segment TCP may hand down before splitting.
+func (e *linkEndpoint) GSOMaxSize() uint32 { return stack.GVisorGSOMaxSize }
 
 func (e *linkEndpoint) Wait()                                   {}
 func (e *linkEndpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }
