@@ -109,7 +109,7 @@ type Tunnel struct {
 // the device is configured, addresses and routes are set (TUN mode), the
 // UAPI socket listens (with WithUAPISocket) and PostUp has run (WithHooks).
 // On error, everything done so far is undone.
-func Up(ctx context.Context, cfg *Config, opts ...UpOption) (t *Tunnel, err error) {
+func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err error) {
 	o := options{mode: ModeAuto, resolver: net.DefaultResolver}
 	for _, opt := range opts {
 		opt(&o)
@@ -121,7 +121,7 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (t *Tunnel, err erro
 		return nil, fmt.Errorf("%w: the interface has no name", ErrInvalidConfig)
 	}
 	log := o.log.With("iface", cfg.Name)
-	t = &Tunnel{cfg: cfg, opts: o, log: log, done: make(chan struct{})}
+	t := &Tunnel{cfg: cfg, opts: o, log: log, done: make(chan struct{})}
 
 	// Resolve endpoints before touching anything: a bad name fails early.
 	uapiText, err := cfg.UAPISet(ctx, o.resolver)
