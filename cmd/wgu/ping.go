@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -45,17 +44,9 @@ func runPing(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%q: expected an IP address", c.Args().First())
 	}
-	name := c.String("interface")
-	if name == "" {
-		names := tunnel.Interfaces(c.String("run-dir"))
-		if len(names) != 1 {
-			return fmt.Errorf("%d interfaces are running; say which with -I NAME", len(names))
-		}
-		name = names[0]
-	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	cl, err := tunnel.DialControl(ctx, c.String("run-dir"), name)
+	cl, err := dialPingTarget(ctx, c.String("run-dir"), c.String("interface"))
 	if err != nil {
 		return err
 	}
@@ -69,6 +60,32 @@ func runPing(c *cli.Context) error {
 		return exitSilently(1) // as ping(8): no reply at all is a failure
 	}
 	return nil
+}
+
+// dialPingTarget connects to the control socket of interface name or, with
+// no name, of the only interface this user can reach.
+func dialPingTarget(ctx context.Context, runDir, name string) (*tunnel.ControlClient, error) {
+	if name != "" {
+		return tunnel.DialControl(ctx, runDir, name)
+	}
+	var reachable []*tunnel.ControlClient
+	var names []string
+	for _, n := range tunnel.Interfaces(runDir) {
+		if cl, err := tunnel.DialControl(ctx, runDir, n); err == nil {
+			reachable = append(reachable, cl)
+			names = append(names, n)
+		}
+	}
+	if len(reachable) == 1 {
+		return reachable[0], nil
+	}
+	for _, cl := range reachable {
+		cl.Close()
+	}
+	if len(reachable) == 0 {
+		return nil, fmt.Errorf("no running wgu interface found: %w", tunnel.ErrNoInterface)
+	}
+	return nil, fmt.Errorf("%d interfaces are running (%s); say which with -I NAME", len(names), strings.Join(names, ", "))
 }
 
 // pingLoop sends requests until count replies (or forever with 0) or until
@@ -89,12 +106,14 @@ func pingLoop(ctx context.Context, out io.Writer, cl *tunnel.ControlClient, dst 
 			rtt := time.Duration(rep.RTT)
 			rtts = append(rtts, rtt)
 			fmt.Fprintf(out, "64 bytes from %s: icmp_seq=%d time=%s\n", dst, seq, fmtRTT(rtt))
-		case errors.Is(err, tunnel.ErrPingUnsupported) || rep == nil:
+		case rep == nil || rep.Error == tunnel.ErrPingUnsupported.Error():
+			// The control socket failed, or this tunnel cannot ping.
 			return sent, rtts, err
-		case rep.Error != "" && isTimeout(rep.Error):
+		case isTimeout(rep.Error):
 			fmt.Fprintf(out, "no reply from %s: icmp_seq=%d\n", dst, seq)
 		default:
-			return sent, rtts, err
+			// E.g. an ICMP error came back: a lost ping, as ping(8) counts it.
+			fmt.Fprintf(out, "from %s: icmp_seq=%d %s\n", dst, seq, rep.Error)
 		}
 		if count != 0 && sent >= count {
 			break
