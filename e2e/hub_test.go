@@ -42,7 +42,7 @@ type rootlessHubLab struct {
 }
 
 // nobodyDir makes a directory nobody owns, with a run directory inside.
-func nobodyDir(t *testing.T) (dir, runDir string) {
+func nobodyDir(t testing.TB) (dir, runDir string) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "wgu-nobody-")
 	if err != nil {
@@ -66,7 +66,7 @@ func nobodyDir(t *testing.T) (dir, runDir string) {
 
 // startNobody starts wgu up -f as nobody without /dev/net/tun in ns and
 // waits for its UAPI socket.
-func startNobody(t *testing.T, ctx context.Context, ns *Netns, runDir, conf string) *Proc {
+func startNobody(t testing.TB, ctx context.Context, ns *Netns, runDir, conf string) *Proc {
 	t.Helper()
 	if err := os.Chown(conf, 65534, 65534); err != nil {
 		t.Fatal(err)
@@ -92,7 +92,14 @@ func startNobody(t *testing.T, ctx context.Context, ns *Netns, runDir, conf stri
 	return p
 }
 
-func newRootlessHubLab(t *testing.T, ctx context.Context) *rootlessHubLab {
+func newRootlessHubLab(t testing.TB, ctx context.Context) *rootlessHubLab {
+	t.Helper()
+	return newHubLab(t, ctx, true)
+}
+
+// newHubLab builds the lab with the hub rootless or, for comparison, as
+// a root wgu on a kernel TUN.
+func newHubLab(t testing.TB, ctx context.Context, rootlessHub bool) *rootlessHubLab {
 	t.Helper()
 	RequireE2E(t)
 	for _, tool := range []string{"setpriv", "unshare"} {
@@ -149,13 +156,18 @@ BindAddress = 127.0.0.1:6001
 Target = 10.0.0.2:6001
 `)
 
-	r.hubProc = startNobody(t, ctx, r.hub, r.runDir, hubConf)
+	if rootlessHub {
+		r.hubProc = startNobody(t, ctx, r.hub, r.runDir, hubConf)
+	} else {
+		wguUp(ctx, t, r.hub, hubConf)
+		r.hubProc = &Proc{done: make(chan struct{})} // not ours to watch
+	}
 	wguUp(ctx, t, r.a, aConf)
 	wguUp(ctx, t, r.b, bConf)
 	r.spokeProc = startNobody(t, ctx, r.c, r.runDir, cConf)
 	for _, ns := range []*Netns{r.a, r.b} {
 		if err := ns.Ping(ctx, hubWG); err != nil {
-			t.Fatalf("%v\nhub stderr: %s", err, r.hubProc.Stderr())
+			t.Fatalf("%v\nhub stderr: %s%s", err, r.hubProc.Stderr(), daemonLog(r.hubIf))
 		}
 	}
 	return r
