@@ -687,3 +687,38 @@ func TestNftTableName(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigureHostWithoutTools: without nft and resolvconf the tunnel still
+// comes up (with warnings), and nothing is recorded for them.
+func TestConfigureHostWithoutTools(t *testing.T) {
+	f := newHostFixture(t)
+	nft, nftErr := exec.LookPath("nft") // found before PATH is emptied
+	path := os.Getenv("PATH")
+	t.Setenv("PATH", t.TempDir())
+	cfg := &Config{Name: "wgt0", Interface: Interface{
+		Addresses: mustPrefixes(t, "10.9.0.2/32"),
+		DNS:       []netip.Addr{netip.MustParseAddr("10.9.0.53")},
+	}, Peers: []Peer{{AllowedIPs: mustPrefixes(t, "0.0.0.0/0")}}}
+	st, err := f.configure(t, cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Resolvconf != "" || len(st.NftTables) != 0 {
+		t.Errorf("recorded tools that are not there: %+v", st)
+	}
+	if len(st.Rules) != 2 || len(st.Routes) != 1 || !st.SrcValidMarkChanged {
+		t.Errorf("policy routing incomplete without nft: %+v", st)
+	}
+	if nftErr == nil {
+		f.ns.run(t, func() error {
+			out, err := exec.Command(nft, "list", "tables").CombinedOutput()
+			if err != nil || len(strings.TrimSpace(string(out))) != 0 {
+				return fmt.Errorf("nft tables present: %s (%v)", out, err)
+			}
+			return nil
+		})
+	}
+	f.undo(t, st)
+	t.Setenv("PATH", path) // for the snapshot's nft
+	f.assertRestored(t)
+}
