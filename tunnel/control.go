@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -33,6 +34,9 @@ type ControlReply struct {
 	PID      int      `json:"pid,omitempty"`
 	Services []string `json:"services,omitempty"` // one human-readable line each
 	RTT      int64    `json:"rtt,omitempty"`      // ping: nanoseconds
+	// Goroutines is the daemon's goroutine count: tests use it to check that
+	// closed connections leave nothing behind.
+	Goroutines int `json:"goroutines,omitempty"`
 }
 
 // ErrPingUnsupported is returned by Ping on a tunnel whose backend cannot
@@ -101,7 +105,7 @@ func (s *controlServer) serve(c net.Conn, t *Tunnel) {
 func (t *Tunnel) handleControl(req ControlRequest) ControlReply {
 	switch req.Op {
 	case "info":
-		return ControlReply{Mode: t.mode, PID: os.Getpid(), Services: t.serviceLines()}
+		return ControlReply{Mode: t.mode, PID: os.Getpid(), Services: t.serviceLines(), Goroutines: runtime.NumGoroutine()}
 	case "ping":
 		addr, err := netip.ParseAddr(req.Addr)
 		if err != nil {
