@@ -139,9 +139,13 @@ func tuneTCP(s *stack.Stack) error {
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv); err != nil {
 		return fmt.Errorf("setting TCP receive buffer: %v", err)
 	}
-	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 4 << 20, Max: 16 << 20}
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd); err != nil {
 		return fmt.Errorf("setting TCP send buffer: %v", err)
+	}
+	cc := tcpip.CongestionControlOption("cubic")
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &cc); err != nil {
+		return fmt.Errorf("setting congestion control: %v", err)
 	}
 	moderate := tcpip.TCPModerateReceiveBufferOption(true)
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate); err != nil {
@@ -160,6 +164,28 @@ func (d *Device) Stack() *stack.Stack { return d.stack }
 // Dropped counts packets the stack sent that were dropped because the
 // device did not read them fast enough.
 func (d *Device) Dropped() uint64 { return d.ep.dropped.Load() }
+
+// Counters returns the stack's packet and TCP counters, for diagnosing a
+// slow or lossy tunnel.
+func (d *Device) Counters() map[string]uint64 {
+	st := d.stack.Stats()
+	return map[string]uint64{
+		"queue_drops":            d.ep.dropped.Load(),
+		"ip_packets_received":    st.IP.PacketsReceived.Value(),
+		"ip_packets_sent":        st.IP.PacketsSent.Value(),
+		"ip_packets_forwarded":   st.IP.Forwarding.Errors.Value(),
+		"tcp_segments_sent":      st.TCP.SegmentsSent.Value(),
+		"tcp_segments_received":  st.TCP.ValidSegmentsReceived.Value(),
+		"tcp_retransmits":        st.TCP.Retransmits.Value(),
+		"tcp_fast_retransmits":   st.TCP.FastRetransmit.Value(),
+		"tcp_timeouts":           st.TCP.Timeouts.Value(),
+		"tcp_spurious_recovery":  st.TCP.SpuriousRecovery.Value(),
+		"tcp_sack_recovery":      st.TCP.SACKRecovery.Value(),
+		"tcp_tlp_recovery":       st.TCP.TLPRecovery.Value(),
+		"udp_packets_received":   st.UDP.PacketsReceived.Value(),
+		"udp_receive_buf_errors": st.UDP.ReceiveBufferErrors.Value(),
+	}
+}
 
 // Name is what wireguard-go logs for the interface.
 func (d *Device) Name() (string, error) { return "netstack", nil }
@@ -188,6 +214,9 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	n := 0
 	for {
 		if size, ok := copyPacket(bufs[n][offset:], pkt); ok {
+			if pkt.GSOOptions.Type == stack.GSOGvisor {
+				clearInnerPush(bufs[n][offset:offset+size], int(pkt.GSOOptions.MSS))
+			}
 			sizes[n] = size
 			n++
 		} else {

@@ -37,6 +37,8 @@ type ControlReply struct {
 	// Goroutines is the daemon's goroutine count: tests use it to check that
 	// closed connections leave nothing behind.
 	Goroutines int `json:"goroutines,omitempty"`
+	// Counters are the netstack's packet and TCP counters.
+	Counters map[string]uint64 `json:"counters,omitempty"`
 }
 
 // ErrPingUnsupported is returned by Ping on a tunnel whose backend cannot
@@ -105,7 +107,11 @@ func (s *controlServer) serve(c net.Conn, t *Tunnel) {
 func (t *Tunnel) handleControl(req ControlRequest) ControlReply {
 	switch req.Op {
 	case "info":
-		return ControlReply{Mode: t.mode, PID: os.Getpid(), Services: t.serviceLines(), Goroutines: runtime.NumGoroutine()}
+		rep := ControlReply{Mode: t.mode, PID: os.Getpid(), Services: t.serviceLines(), Goroutines: runtime.NumGoroutine()}
+		if t.ns != nil {
+			rep.Counters = t.ns.Counters()
+		}
+		return rep
 	case "ping":
 		addr, err := netip.ParseAddr(req.Addr)
 		if err != nil {
