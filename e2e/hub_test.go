@@ -154,6 +154,10 @@ PersistentKeepalive = 25
 [TCPClientTunnel]
 BindAddress = 127.0.0.1:6001
 Target = 10.0.0.2:6001
+
+[TCPClientTunnel]
+BindAddress = 127.0.0.1:5201
+Target = 10.0.0.1:5201
 `)
 
 	if rootlessHub {
