@@ -1,0 +1,160 @@
+package tunnel
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrUAPI is wrapped by errors in a UAPI conversation: a malformed reply or
+// a non-zero errno.
+var ErrUAPI = errors.New("UAPI protocol error")
+
+// maxUAPILine bounds one line of a UAPI reply; the longest real one is a
+// 64-digit hex key.
+const maxUAPILine = 4096
+
+// ParseUAPIStatus reads the reply to a UAPI "get=1" request, up to and
+// including its "errno=N" line and the empty line after it, as wg does:
+// device keys first, each "public_key" starting a peer, unknown keys
+// ignored, and a non-zero errno an error.
+func ParseUAPIStatus(r *bufio.Reader) (*Status, error) {
+	st := &Status{}
+	var peer *PeerStatus
+	var hsSec, hsNsec int64
+	finishPeer := func() {
+		if peer != nil {
+			if hsSec != 0 || hsNsec != 0 {
+				peer.LastHandshake = time.Unix(hsSec, hsNsec)
+			}
+			st.Peers = append(st.Peers, *peer)
+		}
+		hsSec, hsNsec = 0, 0
+	}
+	for n := 1; ; n++ {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return nil, fmt.Errorf("%w: reply ended before errno (line %d): %v", ErrUAPI, n, err)
+		}
+		if len(line) > maxUAPILine {
+			return nil, fmt.Errorf("%w: line %d is too long", ErrUAPI, n)
+		}
+		line = strings.TrimSuffix(line, "\n")
+		if line == "" {
+			return nil, fmt.Errorf("%w: empty line %d before errno", ErrUAPI, n)
+		}
+		key, value, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("%w: line %d: %q is not key=value", ErrUAPI, n, line)
+		}
+		if key == "errno" {
+			code, err := strconv.ParseUint(value, 10, 31)
+			if err != nil {
+				return nil, fmt.Errorf("%w: errno %q", ErrUAPI, value)
+			}
+			if end, err := r.ReadString('\n'); err != nil || end != "\n" {
+				return nil, fmt.Errorf("%w: no empty line after errno", ErrUAPI)
+			}
+			if code != 0 {
+				return nil, fmt.Errorf("%w: device returned errno %d", ErrUAPI, code)
+			}
+			finishPeer()
+			return st, nil
+		}
+		if err := applyStatusKey(st, &peer, &hsSec, &hsNsec, finishPeer, key, value); err != nil {
+			return nil, fmt.Errorf("%w: line %d: %s: %v", ErrUAPI, n, key, err)
+		}
+	}
+}
+
+// applyStatusKey stores one key=value of a get reply.
+func applyStatusKey(st *Status, peer **PeerStatus, hsSec, hsNsec *int64, finishPeer func(), key, value string) error {
+	if key == "public_key" {
+		k, err := ParseHexKey(value)
+		if err != nil {
+			return err
+		}
+		finishPeer()
+		*peer = &PeerStatus{Peer: Peer{PublicKey: k}}
+		return nil
+	}
+	if *peer == nil {
+		switch key {
+		case "private_key":
+			k, err := ParseHexKey(value)
+			if err != nil {
+				return err
+			}
+			st.PrivateKey = k
+		case "listen_port":
+			p, err := strconv.ParseUint(value, 10, 16)
+			if err != nil {
+				return err
+			}
+			st.ListenPort = uint16(p)
+		case "fwmark":
+			m, err := strconv.ParseUint(value, 10, 32)
+			if err != nil {
+				return err
+			}
+			st.FwMark = uint32(m)
+		}
+		return nil
+	}
+	p := *peer
+	switch key {
+	case "preshared_key":
+		k, err := ParseHexKey(value)
+		if err != nil {
+			return err
+		}
+		p.PresharedKey = k
+	case "endpoint":
+		ap, err := netip.ParseAddrPort(value)
+		if err != nil {
+			return err
+		}
+		p.Endpoint = Endpoint{Host: ap.Addr().String(), Port: ap.Port()}
+	case "persistent_keepalive_interval":
+		v, err := strconv.ParseUint(value, 10, 16)
+		if err != nil {
+			return err
+		}
+		p.PersistentKeepalive = uint16(v)
+	case "allowed_ip":
+		pfx, err := netip.ParsePrefix(value)
+		if err != nil {
+			return err
+		}
+		p.AllowedIPs = append(p.AllowedIPs, pfx)
+	case "last_handshake_time_sec":
+		v, err := strconv.ParseInt(value, 10, 64)
+		if err != nil {
+			return err
+		}
+		*hsSec = v
+	case "last_handshake_time_nsec":
+		v, err := strconv.ParseInt(value, 10, 64)
+		if err != nil {
+			return err
+		}
+		*hsNsec = v
+	case "rx_bytes":
+		v, err := strconv.ParseUint(value, 10, 64)
+		if err != nil {
+			return err
+		}
+		p.RxBytes = v
+	case "tx_bytes":
+		v, err := strconv.ParseUint(value, 10, 64)
+		if err != nil {
+			return err
+		}
+		p.TxBytes = v
+	}
+	return nil
+}
