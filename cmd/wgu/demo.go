@@ -148,7 +148,11 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger) error {
 	var b strings.Builder
 	formatShow(&b, st, time.Now(), false, true)
 	for _, line := range strings.SplitAfter(b.String(), "\n") {
-		if line != "" {
+		switch line {
+		case "":
+		case "\n":
+			fmt.Fprintln(out)
+		default:
 			fmt.Fprint(out, "    "+line)
 		}
 	}

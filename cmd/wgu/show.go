@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/wgu-project/wgu/tunnel"
+)
+
+func showCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "show",
+		Usage:     "show interfaces as `wg show` does (its output, byte for byte)",
+		ArgsUsage: "[NAME | all | interfaces] [" + strings.Join(showFields, " | ") + "]",
+		Description: "With no arguments, every interface. Keys are (hidden) unless WG_HIDE_KEYS=never;\n" +
+			"colour only on a terminal unless WG_COLOR_MODE=always|never. For a netstack interface\n" +
+			"the pretty output also names the mode and the services it runs.",
+		Flags:  []cli.Flag{runDirFlag},
+		Action: runShow,
+	}
+}
+
+func runShow(c *cli.Context) error {
+	args := c.Args().Slice()
+	if len(args) > 2 {
+		return fmt.Errorf("usage: wgu show [NAME | all | interfaces] [FIELD]")
+	}
+	runDir := c.String("run-dir")
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	if len(args) == 1 && args[0] == "interfaces" {
+		if names := tunnel.Interfaces(runDir); len(names) > 0 {
+			fmt.Fprintln(out, strings.Join(names, " "))
+		}
+		return nil
+	}
+	target, field := "all", ""
+	if len(args) >= 1 {
+		target = args[0]
+	}
+	if len(args) == 2 {
+		field = args[1]
+		if !isShowField(field) {
+			return fmt.Errorf("Invalid parameter: `%s'", field)
+		}
+	}
+	names := []string{target}
+	if target == "all" {
+		names = tunnel.Interfaces(runDir)
+	}
+	color := useColor(os.Stdout)
+	hide := os.Getenv("WG_HIDE_KEYS") != "never"
+	if color && field == "" {
+		fmt.Fprint(out, ansiReset)
+	}
+	for i, name := range names {
+		st, err := interfaceStatus(c.Context, runDir, name)
+		if err != nil {
+			if target == "all" {
+				fmt.Fprintf(os.Stderr, "Unable to access interface %s: %v\n", name, err)
+				continue
+			}
+			return fmt.Errorf("Unable to access interface: %w", err)
+		}
+		if field != "" {
+			prefix := ""
+			if target == "all" {
+				prefix = name + "\t"
+			}
+			if err := formatField(out, st, field, prefix); err != nil {
+				return err
+			}
+			continue
+		}
+		if i > 0 {
+			fmt.Fprintln(out)
+		}
+		formatShow(out, st, time.Now(), color, hide)
+		showExtras(c.Context, out, runDir, name)
+	}
+	return nil
+}
+
+// interfaceStatus reads a running interface's state over its UAPI socket.
+func interfaceStatus(ctx context.Context, runDir, name string) (*tunnel.Status, error) {
+	sock, err := tunnel.FindSocket(runDir, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: No such device", name)
+	}
+	st, err := tunnel.GetStatus(ctx, sock)
+	if err != nil {
+		return nil, err
+	}
+	st.Name = name
+	return st, nil
+}
+
+// showExtras adds what wg cannot know about a wgu netstack interface: its
+// mode and its services. A TUN interface prints exactly what wg prints.
+func showExtras(ctx context.Context, w io.Writer, runDir, name string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	cl, err := tunnel.DialControl(ctx, runDir, name)
+	if err != nil {
+		return // wireguard-go, or an older wgu
+	}
+	defer cl.Close()
+	rep, err := cl.Do(tunnel.ControlRequest{Op: "info"})
+	if err != nil || rep.Mode != tunnel.ModeNetstack {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "wgu: netstack mode (no kernel interface), pid %d\n", rep.PID)
+	for _, s := range rep.Services {
+		fmt.Fprintf(w, "  service: %s\n", s)
+	}
+}
+
+// useColor applies wg's rule: WG_COLOR_MODE=always|never, else colour when
+// stdout is a terminal.
+func useColor(f *os.File) bool {
+	switch os.Getenv("WG_COLOR_MODE") {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
