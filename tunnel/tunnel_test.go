@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -147,5 +148,42 @@ func TestSetAndRemovePeer(t *testing.T) {
 	}
 	if err := a.SetPeer(ctx, Peer{PublicKey: a.cfg.Interface.PrivateKey.PublicKey()}); err == nil {
 		t.Fatal("adding the interface's own key as a peer succeeded")
+	}
+}
+
+func TestSaveConfigOnDown(t *testing.T) {
+	k, _ := GeneratePrivateKey()
+	peer, _ := GeneratePrivateKey()
+	path := t.TempDir() + "/wgs0.conf"
+	text := "[Interface]\nPrivateKey = " + k.String() + "\nAddress = 10.9.0.1/24\nSaveConfig = true\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tun, err := Up(ctx, cfg, WithMode(ModeNetstack), WithConfigPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A peer added at runtime (as `wg set` would) must be saved.
+	if err := tun.SetPeer(ctx, Peer{PublicKey: peer.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.9.0.2/32")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tun.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(saved.Peers) != 1 || saved.Peers[0].PublicKey != peer.PublicKey() || !saved.Interface.SaveConfig ||
+		len(saved.Interface.Addresses) != 1 || saved.Interface.PrivateKey != k {
+		t.Fatalf("saved config = %+v", saved)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("saved file mode: %v %v", fi.Mode(), err)
 	}
 }
