@@ -23,7 +23,8 @@ func showCommand() *cli.Command {
 		Description: "With no arguments, every interface. Keys are (hidden) unless WG_HIDE_KEYS=never;\n" +
 			"colour only on a terminal unless WG_COLOR_MODE=always|never. For a netstack interface\n" +
 			"the pretty output also names the mode and the services it runs.",
-		Flags:  []cli.Flag{runDirFlag},
+		Flags: []cli.Flag{runDirFlag,
+			&cli.BoolFlag{Name: "json", Usage: "print the interfaces as JSON (schema in README: never private or preshared keys)"}},
 		Action: runShow,
 	}
 }
@@ -41,6 +42,9 @@ func runShow(c *cli.Context) error {
 			fmt.Fprintln(out, strings.Join(names, " "))
 		}
 		return nil
+	}
+	if c.Bool("json") {
+		return runShowJSON(c.Context, out, runDir, args)
 	}
 	target, field := "all", ""
 	if len(args) >= 1 {
@@ -87,6 +91,30 @@ func runShow(c *cli.Context) error {
 		showExtras(c.Context, out, runDir, name)
 	}
 	return nil
+}
+
+// runShowJSON prints `wgu show --json [NAME|all]`.
+func runShowJSON(ctx context.Context, out io.Writer, runDir string, args []string) error {
+	names := tunnel.Interfaces(runDir)
+	if len(args) == 1 && args[0] != "all" {
+		names = args[:1]
+	} else if len(args) > 1 {
+		return fmt.Errorf("usage: wgu show --json [NAME | all]")
+	}
+	v := jsonShow{Interfaces: []jsonInterface{}}
+	for _, name := range names {
+		st, err := interfaceStatus(ctx, runDir, name)
+		if err != nil {
+			if len(args) == 1 && args[0] != "all" {
+				return fmt.Errorf("Unable to access interface: %w", err)
+			}
+			continue
+		}
+		ji := toJSONInterface(st)
+		addControlInfo(ctx, &ji, runDir)
+		v.Interfaces = append(v.Interfaces, ji)
+	}
+	return writeJSONShow(out, v)
 }
 
 // interfaceStatus reads a running interface's state over its UAPI socket.

@@ -31,6 +31,7 @@ func upCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "forward", Usage: "netstack: `LISTEN=TARGET` relays TCP from a host address (default 127.0.0.1) to TARGET in the tunnel, e.g. 8096=10.0.0.2:8096"},
 			&cli.StringSliceFlag{Name: "expose", Usage: "netstack: `PORT=TARGET` relays TCP from PORT on the tunnel address to TARGET on this host, e.g. 8096=127.0.0.1:8096"},
 			&cli.StringFlag{Name: "forwarding", Value: "auto", Usage: "netstack: route between peers (rootless hub): on, off, or auto (on with more than one peer)"},
+			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus /metrics and /healthz on `ADDR` (a bare :PORT means loopback)"},
 			runDirFlag,
 		},
 		Action: runUp,
@@ -46,6 +47,7 @@ type upRequest struct {
 	forwards   []string
 	exposes    []string
 	forwarding string
+	metrics    string
 }
 
 func runUp(c *cli.Context) error {
@@ -59,6 +61,7 @@ func runUp(c *cli.Context) error {
 		forwards:   c.StringSlice("forward"),
 		exposes:    c.StringSlice("expose"),
 		forwarding: c.String("forwarding"),
+		metrics:    c.String("metrics"),
 	}
 	if req.mode, err = tunnel.ParseMode(c.String("mode")); err != nil {
 		return err
@@ -80,7 +83,7 @@ func runUp(c *cli.Context) error {
 	if !c.Bool("foreground") && !isDaemonChild() {
 		return startDaemon(req)
 	}
-	return runForeground(c.Context, cfg, req.dir, opts)
+	return runForeground(c.Context, cfg, req, opts)
 }
 
 // load reads the config, adds the flags' services and builds Up's options.
@@ -134,12 +137,15 @@ func (r upRequest) args() []string {
 	for _, e := range r.exposes {
 		a = append(a, "--expose", e)
 	}
+	if r.metrics != "" {
+		a = append(a, "--metrics", r.metrics)
+	}
 	return append(a, "-c", r.path)
 }
 
 // runForeground brings the tunnel up in this process and keeps it until a
 // signal, or until its device goes away.
-func runForeground(ctx context.Context, cfg *tunnel.Config, dir string, opts []tunnel.UpOption) error {
+func runForeground(ctx context.Context, cfg *tunnel.Config, req upRequest, opts []tunnel.UpOption) error {
 	log := newLogger(os.Stderr)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -148,12 +154,22 @@ func runForeground(ctx context.Context, cfg *tunnel.Config, dir string, opts []t
 	if err != nil {
 		return err
 	}
+	if req.metrics != "" {
+		stopMetrics, err := serveMetrics(ctx, req.metrics, t, log)
+		if err != nil {
+			t.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
 	if isDaemonChild() {
-		if err := signalReady(dir, cfg.Name); err != nil {
+		if err := signalReady(req.dir, cfg.Name); err != nil {
 			t.Close()
 			return err
 		}
 	}
+	notifySystemd(log, "READY=1\nSTATUS=interface "+cfg.Name+" up ("+string(t.Mode())+" mode)")
+	defer notifySystemd(log, "STOPPING=1")
 	select {
 	case <-ctx.Done():
 		log.Info("signal received, taking the interface down")
