@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -227,5 +228,47 @@ AllowedIPs = 0.0.0.0/0
 	}
 	if live := liveProcesses(ctx, l.user); len(live) > 0 {
 		t.Errorf("processes left in the namespace: %v", live)
+	}
+}
+
+func TestUserspaceForegroundSIGTERM(t *testing.T) {
+	RequireE2E(t)
+	lab := NewLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	ns := lab.Netns("fg")
+	name := lab.IfName("fg")
+	deleteLinkAtCleanup(t, ns, name)
+
+	// WG_PROCESS_FOREGROUND=1 is -f: the process itself serves the device.
+	p, err := ns.StartEnv([]string{"WG_PROCESS_FOREGROUND=1", "LOG_LEVEL=verbose"}, wguBinary(t), "userspace", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := func() bool {
+		fi, err := os.Stat(socketPath(name))
+		return err == nil && fi.Mode()&os.ModeSocket != 0 && linkExists(ctx, ns, name)
+	}
+	if err := waitFor(ctx, "socket and link", func() bool { return up() || isDone(p) }); err != nil || isDone(p) {
+		t.Fatalf("%v (exited: %v)\nstderr: %s", err, isDone(p), p.Stderr())
+	}
+	if dump := ns.MustRun("wg", "show", name, "dump"); !strings.HasPrefix(dump, "(none)\t(none)\t") {
+		t.Errorf("fresh device is not unconfigured:\n%s", dump)
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(ctx); err != nil {
+		t.Fatalf("after SIGTERM: %v\nstderr: %s", err, p.Stderr())
+	}
+	if linkExists(ctx, ns, name) {
+		t.Errorf("link %s outlived its process", name)
+	}
+	if left := leftovers(name); len(left) > 0 {
+		t.Errorf("left %v in %s", left, wgRunDir)
+	}
+	// LOG_LEVEL=verbose shows wireguard-go's own debug lines.
+	if !strings.Contains(p.Stderr(), "UAPI socket listening") {
+		t.Errorf("LOG_LEVEL=verbose logged no debug lines:\n%s", p.Stderr())
 	}
 }
