@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.zx2c4.com/wireguard/device"
 )
@@ -63,12 +64,14 @@ func listenUAPI(dir, name string, dev *device.Device, log *slog.Logger) (*uapiSe
 		return nil, fmt.Errorf("securing UAPI socket: %w", err)
 	}
 	log.Debug("UAPI socket listening", "path", path)
-	return serveUAPI(ln, dev, log), nil
+	return serveUAPI(ln, dev, log, false), nil
 }
 
 // serveUAPI hands every connection accepted on ln to the device until
-// Close. The server owns ln from now on.
-func serveUAPI(ln net.Listener, dev *device.Device, log *slog.Logger) *uapiServer {
+// Close. The server owns ln from now on. With failIsLost, a listener that
+// fails for good closes lost() (wireguard-go exits then); without, the
+// tunnel runs on without its socket, as before.
+func serveUAPI(ln net.Listener, dev *device.Device, log *slog.Logger, failIsLost bool) *uapiServer {
 	s := &uapiServer{ln: ln, conns: map[net.Conn]struct{}{}, lostCh: make(chan struct{})}
 	s.wg.Add(1)
 	go func() {
@@ -76,8 +79,16 @@ func serveUAPI(ln net.Listener, dev *device.Device, log *slog.Logger) *uapiServe
 		for {
 			c, err := ln.Accept()
 			if err != nil {
-				if !s.closing.Load() {
-					log.Error("UAPI socket stopped accepting", "err", err)
+				if s.closing.Load() {
+					return
+				}
+				if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) {
+					log.Warn("UAPI accept", "err", err)
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				log.Error("UAPI socket stopped accepting", "err", err)
+				if failIsLost {
 					s.lose()
 				}
 				return
