@@ -55,6 +55,7 @@ type options struct {
 	configPath string
 	resolver   Resolver
 	forwarding *bool // nil: on when the interface has more than one peer
+	userspace  userspaceOptions
 }
 
 // WithLogger sends the tunnel's logs (wireguard-go's included) to l.
@@ -122,14 +123,20 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 	}
 	log := o.log.With("iface", cfg.Name)
 	t := &Tunnel{cfg: cfg, opts: o, log: log, done: make(chan struct{})}
+	if err := o.userspace.check(&o); err != nil {
+		t.closeUnused()
+		return nil, err
+	}
 
 	// Resolve endpoints before touching anything: a bad name fails early.
 	uapiText, err := cfg.UAPISet(ctx, o.resolver)
 	if err != nil {
+		t.closeUnused()
 		return nil, err
 	}
 	if o.runDir != "" {
 		if err := claimSocket(o.runDir, cfg.Name); err != nil {
+			t.closeUnused()
 			return nil, err
 		}
 	}
@@ -149,16 +156,23 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 	if err := t.dev.IpcSet(uapiText); err != nil {
 		return nil, fmt.Errorf("configuring device: %w", err)
 	}
-	if t.mode == ModeTUN {
+	if t.mode == ModeTUN && !o.userspace.noHost {
 		if err := t.configureHost(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if err := t.dev.Up(); err != nil {
-		return nil, fmt.Errorf("bringing device up: %w", err)
+	if !o.userspace.noHost { // else the link's state drives the device
+		if err := t.dev.Up(); err != nil {
+			return nil, fmt.Errorf("bringing device up: %w", err)
+		}
 	}
 	if err := t.startServices(); err != nil {
 		return nil, err
+	}
+	if o.userspace.uapi != nil {
+		if err := t.serveUserspaceUAPI(); err != nil {
+			return nil, err
+		}
 	}
 	if o.runDir != "" {
 		if t.uapi, err = listenUAPI(o.runDir, cfg.Name, t.dev, log); err != nil {
@@ -176,7 +190,10 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 	}
 	go func() {
 		// wireguard-go closes the device when its TUN goes away (e.g. `ip link del`).
-		<-t.dev.Wait()
+		select {
+		case <-t.dev.Wait():
+		case <-t.uapi.lost():
+		}
 		t.Close()
 	}()
 	log.Info("interface up", "mode", string(t.mode), "peers", len(cfg.Peers))
@@ -186,12 +203,15 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 // openDevice creates the TUN (or netstack) and the wireguard-go device on it.
 func (t *Tunnel) openDevice() error {
 	mode := t.opts.mode
+	if t.opts.userspace.tunFile != nil {
+		mode = ModeTUN
+	}
 	var err error
 	switch mode {
 	case ModeTUN:
-		t.tdev, err = createTUN(t.cfg)
+		t.tdev, err = t.openTUN()
 	case ModeAuto:
-		t.tdev, err = createTUN(t.cfg)
+		t.tdev, err = t.openTUN()
 		if err == nil {
 			mode = ModeTUN
 			break
@@ -297,6 +317,7 @@ func (t *Tunnel) Close() error {
 // teardown undoes Up in reverse order; it copes with a partial Up.
 func (t *Tunnel) teardown() error {
 	var errs []error
+	t.closeUnused()
 	if t.uapi != nil {
 		t.uapi.Close()
 	}

@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.zx2c4.com/wireguard/device"
 )
@@ -15,9 +17,13 @@ import (
 // uapiServer serves wireguard's cross-platform UAPI protocol on a unix
 // socket, so wireguard-tools' wg works on a wgu interface unchanged.
 type uapiServer struct {
-	path string
-	ln   *net.UnixListener
-	wg   sync.WaitGroup
+	ln net.Listener
+	wg sync.WaitGroup
+
+	closing atomic.Bool
+	lostCh  chan struct{} // closed when the socket stops working by itself
+	lostMu  sync.Once
+	unwatch func() // stops watching the socket file; nil without a watch
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -57,15 +63,33 @@ func listenUAPI(dir, name string, dev *device.Device, log *slog.Logger) (*uapiSe
 		ln.Close()
 		return nil, fmt.Errorf("securing UAPI socket: %w", err)
 	}
-	s := &uapiServer{path: path, ln: ln, conns: map[net.Conn]struct{}{}}
+	log.Debug("UAPI socket listening", "path", path)
+	return serveUAPI(ln, dev, log, false), nil
+}
+
+// serveUAPI hands every connection accepted on ln to the device until
+// Close. The server owns ln from now on. With failIsLost, a listener that
+// fails for good closes lost() (wireguard-go exits then); without, the
+// tunnel runs on without its socket, as before.
+func serveUAPI(ln net.Listener, dev *device.Device, log *slog.Logger, failIsLost bool) *uapiServer {
+	s := &uapiServer{ln: ln, conns: map[net.Conn]struct{}{}, lostCh: make(chan struct{})}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
-				if !errors.Is(err, net.ErrClosed) {
-					log.Error("UAPI accept", "err", err)
+				if s.closing.Load() {
+					return
+				}
+				if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) {
+					log.Warn("UAPI accept", "err", err)
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				log.Error("UAPI socket stopped accepting", "err", err)
+				if failIsLost {
+					s.lose()
 				}
 				return
 			}
@@ -81,9 +105,19 @@ func listenUAPI(dir, name string, dev *device.Device, log *slog.Logger) (*uapiSe
 			}()
 		}
 	}()
-	log.Debug("UAPI socket listening", "path", path)
-	return s, nil
+	return s
 }
+
+// lost is closed when the socket stops working while the tunnel runs: its
+// listener failed, or (with a watch) its file was removed. Nil-safe.
+func (s *uapiServer) lost() <-chan struct{} {
+	if s == nil {
+		return nil
+	}
+	return s.lostCh
+}
+
+func (s *uapiServer) lose() { s.lostMu.Do(func() { close(s.lostCh) }) }
 
 func (s *uapiServer) track(c net.Conn) bool {
 	s.mu.Lock()
@@ -104,7 +138,13 @@ func (s *uapiServer) untrack(c net.Conn) {
 // Close stops accepting, ends open connections, removes the socket file and
 // waits for the handlers to return.
 func (s *uapiServer) Close() {
-	s.ln.SetUnlinkOnClose(true)
+	s.closing.Store(true)
+	if s.unwatch != nil {
+		s.unwatch()
+	}
+	if ul, ok := s.ln.(*net.UnixListener); ok {
+		ul.SetUnlinkOnClose(true)
+	}
 	s.ln.Close()
 	s.mu.Lock()
 	for c := range s.conns {

@@ -27,6 +27,13 @@ func startDaemon(req upRequest) error {
 	if err != nil {
 		return fmt.Errorf("finding own executable: %w", err)
 	}
+	return runDetached(exec.Command(exe, req.args()...))
+}
+
+// runDetached starts cmd (its Path, Args, Env and ExtraFiles set by the
+// caller) in a new session with a readiness pipe as its next descriptor, and
+// returns once the child reports ready, or fails with the child's exit code.
+func runDetached(cmd *exec.Cmd) error {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return err
@@ -38,12 +45,14 @@ func startDaemon(req upRequest) error {
 	}
 	defer devnull.Close()
 
-	cmd := exec.Command(exe, req.args()...)
-	cmd.Env = append(os.Environ(), readyFDEnv+"=3")
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", readyFDEnv, 3+len(cmd.ExtraFiles)))
 	cmd.Stdin = devnull
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
-	cmd.ExtraFiles = []*os.File{w}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, w)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		w.Close()
@@ -71,22 +80,37 @@ func startDaemon(req upRequest) error {
 // that started it (stdout and stderr go to dir/NAME.log from now on) and
 // then tells that parent the interface is up.
 func signalReady(dir, name string) error {
-	fd, err := strconv.Atoi(os.Getenv(readyFDEnv))
-	if err != nil {
-		return fmt.Errorf("%s: %w", readyFDEnv, err)
-	}
 	logf, err := os.OpenFile(tunnel.LogPath(dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("opening daemon log: %w", err)
 	}
 	defer logf.Close()
+	if err := redirectOutput(logf); err != nil {
+		return err
+	}
+	return reportReady()
+}
+
+// redirectOutput points stdout and stderr at f.
+func redirectOutput(f *os.File) error {
 	for _, target := range []int{1, 2} {
-		if err := unix.Dup3(int(logf.Fd()), target, 0); err != nil {
-			return fmt.Errorf("redirecting output to log: %w", err)
+		if err := unix.Dup3(int(f.Fd()), target, 0); err != nil {
+			return fmt.Errorf("redirecting output to %s: %w", f.Name(), err)
 		}
+	}
+	return nil
+}
+
+// reportReady tells the parent waiting in runDetached that the child is up.
+func reportReady() error {
+	fd, err := strconv.Atoi(os.Getenv(readyFDEnv))
+	if err != nil {
+		return fmt.Errorf("%s: %w", readyFDEnv, err)
 	}
 	ready := os.NewFile(uintptr(fd), "ready")
 	defer ready.Close()
-	_, err = ready.WriteString("ready\n")
-	return err
+	if _, err := ready.WriteString("ready\n"); err != nil {
+		return fmt.Errorf("reporting readiness: %w", err)
+	}
+	return nil
 }

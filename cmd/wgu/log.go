@@ -9,8 +9,10 @@ import (
 
 // newLogger builds the process logger from LOG_LEVEL, with wireguard-go's
 // levels: silent, error, verbose (or debug); the default shows info.
-func newLogger(w io.Writer) *slog.Logger {
-	level := slog.LevelInfo
+func newLogger(w io.Writer) *slog.Logger { return newLoggerFrom(w, slog.LevelInfo) }
+
+// newLoggerFrom is newLogger with another level for an unset LOG_LEVEL.
+func newLoggerFrom(w io.Writer, level slog.Level) *slog.Logger {
 	switch strings.ToLower(os.Getenv("LOG_LEVEL")) {
 	case "silent":
 		return slog.New(slog.DiscardHandler)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 )
@@ -14,6 +15,9 @@ import (
 var version = "dev"
 
 func main() {
+	if filepath.Base(os.Args[0]) == wireguardGoName {
+		os.Exit(wireguardGoMain(os.Args))
+	}
 	app := &cli.App{
 		Name:    "wgu",
 		Usage:   "userspace WireGuard: wg-quick configs on a kernel TUN or a rootless netstack",
@@ -22,6 +26,7 @@ func main() {
 			demoCommand(),
 			upCommand(),
 			downCommand(),
+			userspaceCommand(),
 			pingCommand(),
 			showCommand(),
 			showconfCommand(),
