@@ -21,7 +21,7 @@ type wire struct {
 	wg   sync.WaitGroup
 }
 
-func newWire(t *testing.T, devs ...*Device) *wire {
+func newWire(t testing.TB, devs ...*Device) *wire {
 	w := &wire{devs: devs}
 	for _, d := range devs {
 		w.wg.Add(1)
@@ -84,7 +84,7 @@ func (d *Device) owns(a netip.Addr) bool {
 	return false
 }
 
-func newTestDevice(t *testing.T, forwarding bool, addrs ...string) *Device {
+func newTestDevice(t testing.TB, forwarding bool, addrs ...string) *Device {
 	t.Helper()
 	var ps []netip.Prefix
 	for _, a := range addrs {

@@ -1,0 +1,59 @@
+package netstackx
+
+import (
+	"context"
+	"io"
+	"testing"
+)
+
+// BenchmarkDeviceTCP measures the netstack packet path alone: one TCP
+// stream between two Devices whose Read and Write are joined directly (no
+// WireGuard, no UDP). Bytes/s is goodput; allocs/op are per 64 KiB written,
+// about 47 packets each way at MTU 1420.
+func BenchmarkDeviceTCP(b *testing.B) {
+	a := newTestDevice(b, false, "10.0.0.1/24")
+	c := newTestDevice(b, false, "10.0.0.2/24")
+	newWire(b, a, c)
+	ln, err := c.Listen("tcp", "10.0.0.2:9000")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		s, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer s.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := s.Read(buf); err != nil {
+				done <- nil
+				return
+			}
+		}
+	}()
+	conn, err := a.DialContext(context.Background(), "tcp", "10.0.0.2:9000")
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	for i := 0; i < 64; i++ {
+		conn.Write(buf)
+	}
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := conn.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	conn.Close()
+	if err := <-done; err != nil && err != io.EOF {
+		b.Fatal(err)
+	}
+}
