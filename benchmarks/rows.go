@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -227,7 +228,8 @@ func setupVeth(ctx context.Context, e *rowEnv) (*tunnelSetup, error) {
 func setupKernel(ctx context.Context, e *rowEnv) (*tunnelSetup, error) {
 	a, b := e.ends()
 	if _, err := run(ctx, b.ns, "ip", "link", "add", b.ifName, "type", "wireguard"); err != nil {
-		return nil, skipError{fmt.Sprintf("module not available on this kernel (%v)", err)}
+		e.bench.log.Info("no kernel WireGuard", "err", err)
+		return nil, skipError{"module not available on this kernel"}
 	}
 	if err := e.configureWg(ctx, b); err != nil {
 		return nil, err
@@ -320,6 +322,25 @@ func (e *rowEnv) wguUp(ctx context.Context, s end, mode string, extra ...string)
 		}
 	}
 	return st.PID, nil
+}
+
+// mtuPattern finds the MTU in `ip -o link` output.
+var mtuPattern = regexp.MustCompile(` mtu ([0-9]+) `)
+
+// noteMTU records the MTU of the tunnel interfaces (where they exist), as
+// it bounds throughput.
+func (e *rowEnv) noteMTU(ctx context.Context) {
+	a, b := e.ends()
+	var mtus []string
+	for _, s := range []end{a, b} {
+		out, err := run(ctx, s.ns, "ip", "-o", "link", "show", "dev", s.ifName)
+		if m := mtuPattern.FindStringSubmatch(out); err == nil && m != nil {
+			mtus = append(mtus, fmt.Sprintf("%s %s", s.ns.Role, m[1]))
+		}
+	}
+	if len(mtus) > 0 {
+		e.notes = appendUnique(e.notes, "tunnel interface MTU: "+strings.Join(mtus, ", "))
+	}
 }
 
 // wguDown is a teardown that takes the given interfaces down gracefully
@@ -493,6 +514,7 @@ func (b *bench) runRep(ctx context.Context, s rowSpec) (res *RepResult, err erro
 	if err != nil {
 		return res, err
 	}
+	e.noteMTU(ctx)
 	if setup.teardown != nil {
 		defer func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
