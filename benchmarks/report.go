@@ -32,6 +32,7 @@ type Machine struct {
 	Iperf3             string `json:"iperf3"`
 	WireguardGoVersion string `json:"wireguard_go_version"` // the version go.mod pins
 	Date               string `json:"date"`
+	LoadAvg            string `json:"loadavg"` // /proc/loadavg at the start: other load skews figures
 }
 
 // Settings are the options the figures were taken with.
@@ -104,6 +105,9 @@ func describeMachine(ctx context.Context) Machine {
 			}
 		}
 		f.Close()
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil && len(strings.Fields(string(b))) >= 3 {
+		m.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
@@ -231,7 +235,7 @@ func (r *Report) markdown() string {
 	b.WriteString("# wgu benchmarks\n\n")
 	fmt.Fprintf(&b, "- machine: %s, %d cores, Linux %s\n", m.CPU, m.Cores, m.Kernel)
 	fmt.Fprintf(&b, "- %s, %s, upstream wireguard-go %s\n", m.GoVersion, m.Iperf3, m.WireguardGoVersion)
-	fmt.Fprintf(&b, "- date: %s\n", m.Date)
+	fmt.Fprintf(&b, "- date: %s, load average at the start: %s\n", m.Date, m.LoadAvg)
 	s := r.Settings
 	fmt.Fprintf(&b, "- %d repetition(s) of %gs iperf3 runs per figure; medians shown", s.Reps, s.DurationSecs)
 	if s.Smoke {
