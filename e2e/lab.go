@@ -45,7 +45,7 @@ const cleanupTimeout = 20 * time.Second
 
 // Lab is a set of network namespaces, links and processes made for one test.
 type Lab struct {
-	tb     testing.TB
+	tb     Reporter
 	prefix string
 
 	mu     sync.Mutex
@@ -78,6 +78,28 @@ func NewLab(tb testing.TB) *Lab {
 	l := &Lab{tb: tb, prefix: uniquePrefix()}
 	tb.Cleanup(l.Close)
 	return l
+}
+
+// Reporter is what a Lab reports through. testing.TB is one; a program
+// that is not a test supplies its own, whose Fatal and Fatalf must not
+// return (they may panic, or exit after closing the lab).
+type Reporter interface {
+	Helper()
+	Logf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// NewLabFor makes an empty lab for a program that is not a test (the
+// benchmarks): r receives its failures and logs. It returns an error where a
+// lab cannot run (not root, no ip, no /dev/net/tun). The caller must Close
+// the lab, also on failure.
+func NewLabFor(r Reporter) (*Lab, error) {
+	if reason := missingPrerequisite(); reason != "" {
+		return nil, fmt.Errorf("cannot make a namespace lab: %s", reason)
+	}
+	sweepStaleLabs()
+	return &Lab{tb: r, prefix: uniquePrefix()}, nil
 }
 
 // staleLabNetns matches the namespace names labs make: "w", the creator's
