@@ -51,6 +51,11 @@ type Device struct {
 	hasV6  bool
 	addrs  []netip.Prefix
 
+	// readMu guards cursor, the GSO segment a batch left half cut. Only
+	// wireguard-go's TUN reader calls Read, so it is never contended.
+	readMu sync.Mutex
+	cursor gsoCursor
+
 	closeOnce sync.Once
 }
 
@@ -204,26 +209,46 @@ func (d *Device) BatchSize() int { return 128 }
 
 // Read fills bufs (at offset) with packets the stack sent, blocking until
 // there is at least one; it returns os.ErrClosed once the device is closed.
+// TCP's large segments are cut here (see gso.go).
 func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	var pkt *stack.PacketBuffer
-	select {
-	case pkt = <-d.ep.outbound:
-	case <-d.ep.closed:
-		return 0, os.ErrClosed
-	}
+	d.readMu.Lock()
+	defer d.readMu.Unlock()
 	n := 0
-	for {
-		if size, ok := copyPacket(bufs[n][offset:], pkt); ok {
-			if pkt.GSOOptions.Type == stack.GSOGvisor {
-				clearInnerPush(bufs[n][offset:offset+size], int(pkt.GSOOptions.MSS))
-			}
-			sizes[n] = size
-			n++
-		} else {
-			d.log.Debug("dropping outbound packet larger than the read buffer", "size", pkt.Size())
+	if d.cursor.pkt != nil {
+		// The rest of a segment cut in the previous batch.
+		if n = d.cursor.cut(bufs, sizes, offset, n); n == len(bufs) {
+			return n, nil
 		}
-		pkt.DecRef()
-		if n == len(bufs) {
+	}
+	var pkt *stack.PacketBuffer
+	if n == 0 {
+		select {
+		case pkt = <-d.ep.outbound:
+		case <-d.ep.closed:
+			return 0, os.ErrClosed
+		}
+	} else {
+		select {
+		case pkt = <-d.ep.outbound:
+		default:
+			return n, nil
+		}
+	}
+	for {
+		switch {
+		case isGSO(pkt):
+			d.cursor.pkt = pkt
+			n = d.cursor.cut(bufs, sizes, offset, n)
+		default:
+			if size, ok := copyPacket(bufs[n][offset:], pkt); ok {
+				sizes[n] = size
+				n++
+			} else {
+				d.log.Debug("dropping outbound packet larger than the read buffer", "size", pkt.Size())
+			}
+			pkt.DecRef()
+		}
+		if n == len(bufs) || d.cursor.pkt != nil {
 			return n, nil
 		}
 		select {
@@ -274,6 +299,11 @@ func (d *Device) Close() error {
 		d.stack.Wait() // also removes the NIC, detaching the dispatcher
 		d.stack.Destroy()
 		d.ep.close() // release packets queued during shutdown
+		d.readMu.Lock()
+		if d.cursor.pkt != nil {
+			d.cursor.release()
+		}
+		d.readMu.Unlock()
 		close(d.events)
 	})
 	return nil

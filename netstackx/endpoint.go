@@ -173,13 +173,13 @@ func (e *linkEndpoint) IsAttached() bool {
 	return e.dispatcher != nil
 }
 
-// SupportedGSO: gVisor's own GSO. TCP then builds segments of up to
-// GSOMaxSize and the stack splits them into MSS-sized packets in one pass,
-// which costs far less than sending each segment through TCP on its own.
-func (e *linkEndpoint) SupportedGSO() stack.SupportedGSO { return stack.GVisorGSOSupported }
+// SupportedGSO: "host" GSO, the device being the host: TCP hands down
+// segments of up to GSOMaxSize with their checksum to do, and Device.Read
+// cuts them into packets (gso.go).
+func (e *linkEndpoint) SupportedGSO() stack.SupportedGSO { return stack.HostGSOSupported }
 
-// GSOMaxSize is the largest segment TCP may hand down before splitting.
-func (e *linkEndpoint) GSOMaxSize() uint32 { return stack.GVisorGSOMaxSize }
+// GSOMaxSize is the largest segment TCP may hand down.
+func (e *linkEndpoint) GSOMaxSize() uint32 { return 1 << 16 }
 
 func (e *linkEndpoint) Wait()                                   {}
 func (e *linkEndpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }
