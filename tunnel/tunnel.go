@@ -55,6 +55,8 @@ type options struct {
 	configPath string
 	resolver   Resolver
 	forwarding *bool // nil: on when the interface has more than one peer
+	loader     func() (*Config, error)
+	refresh    endpointRefresh
 }
 
 // WithLogger sends the tunnel's logs (wireguard-go's included) to l.
@@ -85,8 +87,17 @@ func WithResolver(r Resolver) UpOption { return func(o *options) { o.resolver = 
 // peer, as a hub's does. TUN mode leaves forwarding to the kernel.
 func WithForwarding(on bool) UpOption { return func(o *options) { o.forwarding = &on } }
 
+// WithConfigLoader gives the tunnel a way to re-read its config:
+// ReloadConfig (and the control socket's "reload" op) call load and apply
+// the result with Reload.
+func WithConfigLoader(load func() (*Config, error)) UpOption {
+	return func(o *options) { o.loader = load }
+}
+
 // Tunnel is a running WireGuard interface.
 type Tunnel struct {
+	// mu serialises Reload, and guards cfg against it.
+	mu   sync.Mutex
 	cfg  *Config
 	opts options
 	log  *slog.Logger
@@ -100,6 +111,8 @@ type Tunnel struct {
 	ctl  *controlServer
 	svcs *services
 
+	ddns ddnsRunner // re-resolves host-name endpoints
+
 	closeOnce sync.Once
 	closeErr  error
 	done      chan struct{}
@@ -110,7 +123,7 @@ type Tunnel struct {
 // UAPI socket listens (with WithUAPISocket) and PostUp has run (WithHooks).
 // On error, everything done so far is undone.
 func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err error) {
-	o := options{mode: ModeAuto, resolver: net.DefaultResolver}
+	o := options{mode: ModeAuto, resolver: net.DefaultResolver, refresh: endpointRefresh{interval: defaultRefreshInterval, stale: defaultStaleAfter}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -174,6 +187,7 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 	if err := t.runHooks(ctx, "PostUp", cfg.Interface.PostUp); err != nil {
 		return nil, err
 	}
+	t.startDDNS()
 	go func() {
 		// wireguard-go closes the device when its TUN goes away (e.g. `ip link del`).
 		<-t.dev.Wait()
@@ -297,6 +311,7 @@ func (t *Tunnel) Close() error {
 // teardown undoes Up in reverse order; it copes with a partial Up.
 func (t *Tunnel) teardown() error {
 	var errs []error
+	t.stopDDNS()
 	if t.uapi != nil {
 		t.uapi.Close()
 	}
