@@ -22,6 +22,7 @@ func main() {
 			demoCommand(),
 			upCommand(),
 			downCommand(),
+			reloadCommand(),
 			pingCommand(),
 			showCommand(),
 			showconfCommand(),
