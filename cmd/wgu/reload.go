@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -42,7 +41,7 @@ func runReload(c *cli.Context) error {
 	}
 	defer cl.Close()
 	if _, err := cl.Do(tunnel.ControlRequest{Op: "reload"}); err != nil {
-		return fmt.Errorf("reloading %s: %w", name, err)
+		return err // the daemon says which interface and what failed
 	}
 	return nil
 }
