@@ -118,9 +118,7 @@ func hostNamePeers(cfg *Config) []Peer {
 // refreshEndpoints re-resolves the names of the peers whose handshake is
 // stale and moves each whose address changed.
 func (t *Tunnel) refreshEndpoints(ctx context.Context, start time.Time) {
-	t.mu.Lock()
-	peers := hostNamePeers(t.cfg)
-	t.mu.Unlock()
+	peers := hostNamePeers(t.config())
 	if len(peers) == 0 {
 		return
 	}

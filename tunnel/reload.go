@@ -73,7 +73,9 @@ func (t *Tunnel) Reload(ctx context.Context, cfg *Config) error {
 			return fmt.Errorf("reloading %s: configuring device: %w", old.Name, err)
 		}
 	}
+	t.cfgMu.Lock()
 	t.cfg = cfg
+	t.cfgMu.Unlock()
 	if t.host != nil {
 		if err := t.reloadHost(ctx, old, cfg); err != nil {
 			return fmt.Errorf("reloading %s: %w", old.Name, err)

@@ -96,12 +96,14 @@ func WithConfigLoader(load func() (*Config, error)) UpOption {
 
 // Tunnel is a running WireGuard interface.
 type Tunnel struct {
-	// mu serialises Reload, and guards cfg against it.
-	mu   sync.Mutex
-	cfg  *Config
-	opts options
-	log  *slog.Logger
-	mode Mode
+	// mu serialises Reload; cfgMu guards cfg, which Reload replaces while
+	// holding both (so holding mu is enough to read it).
+	mu    sync.Mutex
+	cfgMu sync.RWMutex
+	cfg   *Config
+	opts  options
+	log   *slog.Logger
+	mode  Mode
 
 	tdev tun.Device
 	ns   *netstackx.Device // netstack mode only
@@ -257,7 +259,14 @@ func (t *Tunnel) configureHost(ctx context.Context) error {
 }
 
 // Name is the interface name.
-func (t *Tunnel) Name() string { return t.cfg.Name }
+func (t *Tunnel) Name() string { return t.config().Name }
+
+// config is the configuration the tunnel runs, which Reload replaces.
+func (t *Tunnel) config() *Config {
+	t.cfgMu.RLock()
+	defer t.cfgMu.RUnlock()
+	return t.cfg
+}
 
 // Mode is the backend the tunnel runs on (never ModeAuto).
 func (t *Tunnel) Mode() Mode { return t.mode }
@@ -281,20 +290,21 @@ func (t *Tunnel) Status() (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.Name = t.cfg.Name
+	st.Name = t.Name()
 	return st, nil
 }
 
 // Down is the orderly shutdown wg-quick does: PreDown hooks, SaveConfig,
 // Close, PostDown hooks. Hook failures are reported but do not stop it.
 func (t *Tunnel) Down(ctx context.Context) error {
+	cfg := t.config()
 	var errs []error
-	errs = append(errs, t.runHooks(ctx, "PreDown", t.cfg.Interface.PreDown))
-	if t.cfg.Interface.SaveConfig && t.opts.configPath != "" {
+	errs = append(errs, t.runHooks(ctx, "PreDown", cfg.Interface.PreDown))
+	if cfg.Interface.SaveConfig && t.opts.configPath != "" {
 		errs = append(errs, t.saveConfig())
 	}
 	errs = append(errs, t.Close())
-	errs = append(errs, t.runHooks(ctx, "PostDown", t.cfg.Interface.PostDown))
+	errs = append(errs, t.runHooks(ctx, "PostDown", cfg.Interface.PostDown))
 	return errors.Join(errs...)
 }
 
@@ -328,7 +338,7 @@ func (t *Tunnel) teardown() error {
 		errs = append(errs, t.tdev.Close())
 	}
 	if t.opts.runDir != "" {
-		removeState(t.opts.runDir, t.cfg.Name)
+		removeState(t.opts.runDir, t.Name())
 	}
 	return errors.Join(errs...)
 }
@@ -340,7 +350,7 @@ func (t *Tunnel) saveConfig() error {
 	if err != nil {
 		return fmt.Errorf("SaveConfig: %w", err)
 	}
-	saved := *t.cfg
+	saved := *t.config()
 	saved.Interface.PrivateKey = st.PrivateKey
 	saved.Interface.ListenPort = st.ListenPort
 	saved.Interface.FwMark = st.FwMark
