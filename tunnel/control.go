@@ -21,7 +21,7 @@ import (
 
 // ControlRequest is a request on the control socket.
 type ControlRequest struct {
-	Op      string `json:"op"`                // "info" or "ping"
+	Op      string `json:"op"`                // "info", "ping" or "reload"
 	Addr    string `json:"addr,omitempty"`    // ping: destination IP
 	Seq     uint16 `json:"seq,omitempty"`     // ping: sequence number
 	Timeout int64  `json:"timeout,omitempty"` // ping: nanoseconds to wait for the reply
@@ -128,6 +128,14 @@ func (t *Tunnel) handleControl(req ControlRequest) ControlReply {
 			return ControlReply{Error: err.Error()}
 		}
 		return ControlReply{RTT: int64(rtt)}
+	case "reload":
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := t.ReloadConfig(ctx); err != nil {
+			t.log.Error("reload failed", "err", err)
+			return ControlReply{Error: err.Error()}
+		}
+		return ControlReply{}
 	}
 	return ControlReply{Error: fmt.Sprintf("unknown op %q", req.Op)}
 }

@@ -74,5 +74,5 @@ func (t *Tunnel) runHooks(ctx context.Context, stage string, hooks []string) err
 			fmt.Fprintf(t.opts.hookOut, "[!] %s hook skipped without privilege: %s\n", stage, cmdline)
 		}
 	}
-	return runHooks(ctx, stage, t.cfg.Name, hooks, t.opts.hookOut, skip)
+	return runHooks(ctx, stage, t.Name(), hooks, t.opts.hookOut, skip)
 }

@@ -25,7 +25,7 @@ func (t *Tunnel) SetPeer(ctx context.Context, p Peer) error {
 	if p.PublicKey.IsZero() {
 		return fmt.Errorf("%w: peer has no public key", ErrInvalidConfig)
 	}
-	if p.PublicKey == t.cfg.Interface.PrivateKey.PublicKey() {
+	if p.PublicKey == t.config().Interface.PrivateKey.PublicKey() {
 		return fmt.Errorf("%w: peer %s is the interface's own key", ErrInvalidConfig, p.PublicKey)
 	}
 	var b strings.Builder

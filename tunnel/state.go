@@ -27,7 +27,7 @@ func (t *Tunnel) writeState() error {
 	if err != nil {
 		return fmt.Errorf("encoding state: %w", err)
 	}
-	path := StatePath(t.opts.runDir, t.cfg.Name)
+	path := StatePath(t.opts.runDir, t.Name())
 	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("writing state: %w", err)
 	}

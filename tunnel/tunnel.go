@@ -56,6 +56,8 @@ type options struct {
 	resolver   Resolver
 	forwarding *bool // nil: on when the interface has more than one peer
 	userspace  userspaceOptions
+	loader     func() (*Config, error)
+	refresh    endpointRefresh
 }
 
 // WithLogger sends the tunnel's logs (wireguard-go's included) to l.
@@ -86,12 +88,23 @@ func WithResolver(r Resolver) UpOption { return func(o *options) { o.resolver = 
 // peer, as a hub's does. TUN mode leaves forwarding to the kernel.
 func WithForwarding(on bool) UpOption { return func(o *options) { o.forwarding = &on } }
 
+// WithConfigLoader gives the tunnel a way to re-read its config:
+// ReloadConfig (and the control socket's "reload" op) call load and apply
+// the result with Reload.
+func WithConfigLoader(load func() (*Config, error)) UpOption {
+	return func(o *options) { o.loader = load }
+}
+
 // Tunnel is a running WireGuard interface.
 type Tunnel struct {
-	cfg  *Config
-	opts options
-	log  *slog.Logger
-	mode Mode
+	// mu serialises Reload; cfgMu guards cfg, which Reload replaces while
+	// holding both (so holding mu is enough to read it).
+	mu    sync.Mutex
+	cfgMu sync.RWMutex
+	cfg   *Config
+	opts  options
+	log   *slog.Logger
+	mode  Mode
 
 	tdev tun.Device
 	ns   *netstackx.Device // netstack mode only
@@ -100,6 +113,8 @@ type Tunnel struct {
 	uapi *uapiServer // nil without WithUAPISocket
 	ctl  *controlServer
 	svcs *services
+
+	ddns ddnsRunner // re-resolves host-name endpoints
 
 	closeOnce sync.Once
 	closeErr  error
@@ -111,7 +126,7 @@ type Tunnel struct {
 // UAPI socket listens (with WithUAPISocket) and PostUp has run (WithHooks).
 // On error, everything done so far is undone.
 func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err error) {
-	o := options{mode: ModeAuto, resolver: net.DefaultResolver}
+	o := options{mode: ModeAuto, resolver: net.DefaultResolver, refresh: endpointRefresh{interval: defaultRefreshInterval, stale: defaultStaleAfter}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -188,6 +203,7 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 	if err := t.runHooks(ctx, "PostUp", cfg.Interface.PostUp); err != nil {
 		return nil, err
 	}
+	t.startDDNS()
 	go func() {
 		// wireguard-go closes the device when its TUN goes away (e.g. `ip link del`).
 		select {
@@ -263,7 +279,14 @@ func (t *Tunnel) configureHost(ctx context.Context) error {
 }
 
 // Name is the interface name.
-func (t *Tunnel) Name() string { return t.cfg.Name }
+func (t *Tunnel) Name() string { return t.config().Name }
+
+// config is the configuration the tunnel runs, which Reload replaces.
+func (t *Tunnel) config() *Config {
+	t.cfgMu.RLock()
+	defer t.cfgMu.RUnlock()
+	return t.cfg
+}
 
 // Mode is the backend the tunnel runs on (never ModeAuto).
 func (t *Tunnel) Mode() Mode { return t.mode }
@@ -287,20 +310,21 @@ func (t *Tunnel) Status() (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.Name = t.cfg.Name
+	st.Name = t.Name()
 	return st, nil
 }
 
 // Down is the orderly shutdown wg-quick does: PreDown hooks, SaveConfig,
 // Close, PostDown hooks. Hook failures are reported but do not stop it.
 func (t *Tunnel) Down(ctx context.Context) error {
+	cfg := t.config()
 	var errs []error
-	errs = append(errs, t.runHooks(ctx, "PreDown", t.cfg.Interface.PreDown))
-	if t.cfg.Interface.SaveConfig && t.opts.configPath != "" {
+	errs = append(errs, t.runHooks(ctx, "PreDown", cfg.Interface.PreDown))
+	if cfg.Interface.SaveConfig && t.opts.configPath != "" {
 		errs = append(errs, t.saveConfig())
 	}
 	errs = append(errs, t.Close())
-	errs = append(errs, t.runHooks(ctx, "PostDown", t.cfg.Interface.PostDown))
+	errs = append(errs, t.runHooks(ctx, "PostDown", cfg.Interface.PostDown))
 	return errors.Join(errs...)
 }
 
@@ -318,6 +342,7 @@ func (t *Tunnel) Close() error {
 func (t *Tunnel) teardown() error {
 	var errs []error
 	t.closeUnused()
+	t.stopDDNS()
 	if t.uapi != nil {
 		t.uapi.Close()
 	}
@@ -334,7 +359,7 @@ func (t *Tunnel) teardown() error {
 		errs = append(errs, t.tdev.Close())
 	}
 	if t.opts.runDir != "" {
-		removeState(t.opts.runDir, t.cfg.Name)
+		removeState(t.opts.runDir, t.Name())
 	}
 	return errors.Join(errs...)
 }
@@ -346,7 +371,7 @@ func (t *Tunnel) saveConfig() error {
 	if err != nil {
 		return fmt.Errorf("SaveConfig: %w", err)
 	}
-	saved := *t.cfg
+	saved := *t.config()
 	saved.Interface.PrivateKey = st.PrivateKey
 	saved.Interface.ListenPort = st.ListenPort
 	saved.Interface.FwMark = st.FwMark

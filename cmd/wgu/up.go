@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -110,11 +111,21 @@ func (r upRequest) load(name string) (*tunnel.Config, []tunnel.UpOption, error) 
 	if len(cfg.Services) > 0 && r.mode == tunnel.ModeTUN {
 		return nil, nil, fmt.Errorf("%s: [%s]: services need netstack mode (use --mode netstack or auto; in TUN mode the host's sockets reach the tunnel directly)", r.path, cfg.Services[0].Name)
 	}
+	refresh, err := endpointRefreshFromEnv()
+	if err != nil {
+		return nil, nil, err
+	}
 	opts := []tunnel.UpOption{
 		tunnel.WithMode(r.mode),
 		tunnel.WithUAPISocket(r.dir),
 		tunnel.WithHooks(os.Stderr),
 		tunnel.WithConfigPath(r.path),
+		// A reload (SIGHUP, `wgu reload`) re-reads the file with the same flags.
+		tunnel.WithConfigLoader(func() (*tunnel.Config, error) {
+			cfg, _, err := r.load(name)
+			return cfg, err
+		}),
+		refresh,
 	}
 	switch r.forwarding {
 	case "auto":
@@ -143,12 +154,39 @@ func (r upRequest) args() []string {
 	return append(a, "-c", r.path)
 }
 
+// Environment variables that shorten the re-resolving of host-name
+// endpoints (for tests): how often peers are checked, and how old a
+// handshake must be before the name is looked up again. Both take Go
+// durations, e.g. 1s.
+const (
+	ddnsIntervalEnv = "WGU_DDNS_INTERVAL"
+	ddnsStaleEnv    = "WGU_DDNS_STALE"
+)
+
+func endpointRefreshFromEnv() (tunnel.UpOption, error) {
+	var d [2]time.Duration
+	for i, env := range []string{ddnsIntervalEnv, ddnsStaleEnv} {
+		v := os.Getenv(env)
+		if v == "" {
+			continue
+		}
+		var err error
+		if d[i], err = time.ParseDuration(v); err != nil || d[i] <= 0 {
+			return nil, fmt.Errorf("%s=%q: expected a positive duration such as 10s", env, v)
+		}
+	}
+	return tunnel.WithEndpointRefresh(d[0], d[1]), nil
+}
+
 // runForeground brings the tunnel up in this process and keeps it until a
-// signal, or until its device goes away.
+// signal, or until its device goes away. SIGHUP reloads the config file.
 func runForeground(ctx context.Context, cfg *tunnel.Config, req upRequest, opts []tunnel.UpOption) error {
 	log := newLogger(os.Stderr)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	t, err := tunnel.Up(ctx, cfg, append(opts, tunnel.WithLogger(log))...)
 	if err != nil {
@@ -170,11 +208,23 @@ func runForeground(ctx context.Context, cfg *tunnel.Config, req upRequest, opts 
 	}
 	notifySystemd(log, "READY=1\nSTATUS=interface "+cfg.Name+" up ("+string(t.Mode())+" mode)")
 	defer notifySystemd(log, "STOPPING=1")
-	select {
-	case <-ctx.Done():
-		log.Info("signal received, taking the interface down")
-	case <-t.Done():
-		log.Info("device closed, exiting")
+wait:
+	for {
+		select {
+		case <-hup:
+			log.Info("SIGHUP received, reloading the configuration")
+			notifySystemd(log, "RELOADING=1")
+			if err := t.ReloadConfig(ctx); err != nil {
+				log.Error("reload failed; the tunnel keeps running", "err", err)
+			}
+			notifySystemd(log, "READY=1")
+		case <-ctx.Done():
+			log.Info("signal received, taking the interface down")
+			break wait
+		case <-t.Done():
+			log.Info("device closed, exiting")
+			break wait
+		}
 	}
 	// The signal context is done; hooks still need a live one.
 	if err := t.Down(context.Background()); err != nil && !errors.Is(err, tunnel.ErrClosed) {

@@ -1,0 +1,192 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// A peer's Endpoint may be a host name: Up resolves it once, as wg does.
+// When the name's address changes (dynamic DNS), the tunnel would stay
+// broken; so, like wireguard-tools' reresolve-dns.sh, a tunnel re-resolves
+// the names of peers whose latest handshake is stale and moves the peer to
+// the new address.
+
+const (
+	// defaultRefreshInterval is how often the peers are checked.
+	defaultRefreshInterval = 10 * time.Second
+	// defaultStaleAfter is how old a handshake must be before the name is
+	// resolved again: a little over the 120 s rekey time plus the 15 s of
+	// retries, as reresolve-dns.sh uses.
+	defaultStaleAfter = 135 * time.Second
+	// resolveTimeout bounds one lookup.
+	resolveTimeout = 10 * time.Second
+)
+
+type endpointRefresh struct {
+	interval time.Duration // between checks
+	stale    time.Duration // handshake age (or time up without one) that triggers a lookup
+}
+
+// WithEndpointRefresh changes how often host-name endpoints are checked
+// (default 10 s) and how old a peer's latest handshake must be before its
+// name is resolved again (default 135 s). A zero keeps the default.
+func WithEndpointRefresh(interval, stale time.Duration) UpOption {
+	return func(o *options) {
+		if interval > 0 {
+			o.refresh.interval = interval
+		}
+		if stale > 0 {
+			o.refresh.stale = stale
+		}
+	}
+}
+
+// ddnsRunner owns the re-resolving goroutine, started once some peer has a
+// host-name endpoint.
+type ddnsRunner struct {
+	mu     sync.Mutex
+	closed bool
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startDDNS starts the goroutine if a peer of t.cfg needs it and it is not
+// running. The caller holds t.mu or is Up.
+func (t *Tunnel) startDDNS() {
+	if len(hostNamePeers(t.cfg)) == 0 {
+		return
+	}
+	r := &t.ddns
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan struct{})
+	go func() {
+		defer close(r.done)
+		t.runDDNS(ctx)
+	}()
+}
+
+// stopDDNS stops the goroutine for good and waits for it.
+func (t *Tunnel) stopDDNS() {
+	r := &t.ddns
+	r.mu.Lock()
+	r.closed = true
+	cancel, done := r.cancel, r.done
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+func (t *Tunnel) runDDNS(ctx context.Context) {
+	start := time.Now()
+	tick := time.NewTicker(t.opts.refresh.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		t.refreshEndpoints(ctx, start)
+	}
+}
+
+// hostNamePeers are the peers of cfg whose Endpoint is a name, not an IP.
+func hostNamePeers(cfg *Config) []Peer {
+	var out []Peer
+	for _, p := range cfg.Peers {
+		if p.Endpoint.IsZero() {
+			continue
+		}
+		if _, err := netip.ParseAddr(p.Endpoint.Host); err != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// refreshEndpoints re-resolves the names of the peers whose handshake is
+// stale and moves each whose address changed.
+func (t *Tunnel) refreshEndpoints(ctx context.Context, start time.Time) {
+	peers := hostNamePeers(t.config())
+	if len(peers) == 0 {
+		return
+	}
+	st, err := t.Status()
+	if err != nil {
+		return
+	}
+	live := make(map[Key]PeerStatus, len(st.Peers))
+	for _, p := range st.Peers {
+		live[p.PublicKey] = p
+	}
+	now := time.Now()
+	for _, p := range peers {
+		ls, ok := live[p.PublicKey]
+		if !ok {
+			continue
+		}
+		since := start
+		if !ls.LastHandshake.IsZero() && ls.LastHandshake.After(start) {
+			since = ls.LastHandshake
+		}
+		if now.Sub(since) < t.opts.refresh.stale {
+			continue
+		}
+		ap, err := resolveFresh(ctx, t.opts.resolver, p.Endpoint)
+		if err != nil {
+			if ctx.Err() == nil {
+				t.log.Warn("re-resolving endpoint", "peer", p.PublicKey.String(), "endpoint", p.Endpoint.String(), "err", err)
+			}
+			continue
+		}
+		old := liveEndpoint(ls.Endpoint)
+		if old == ap {
+			continue
+		}
+		set := "public_key=" + p.PublicKey.Hex() + "\nupdate_only=true\nendpoint=" + ap.String() + "\n"
+		if err := t.dev.IpcSet(set); err != nil {
+			t.log.Error("setting re-resolved endpoint", "peer", p.PublicKey.String(), "endpoint", ap.String(), "err", err)
+			continue
+		}
+		t.log.Info("endpoint address changed", "peer", p.PublicKey.String(), "host", p.Endpoint.Host,
+			"old", old.String(), "new", ap.String())
+	}
+}
+
+// liveEndpoint is the device's current endpoint as an AddrPort (zero if none).
+func liveEndpoint(e Endpoint) netip.AddrPort {
+	a, err := netip.ParseAddr(e.Host)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(a.Unmap(), e.Port)
+}
+
+// resolveFresh looks e's name up again: IPv4 first, IPv6 if there is none.
+func resolveFresh(ctx context.Context, r Resolver, e Endpoint) (netip.AddrPort, error) {
+	var errs []error
+	for _, network := range []string{"ip4", "ip6"} {
+		lctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+		addrs, err := r.LookupNetIP(lctx, network, e.Host)
+		cancel()
+		if err == nil && len(addrs) > 0 {
+			return netip.AddrPortFrom(addrs[0].Unmap(), e.Port), nil
+		}
+		if err == nil {
+			err = errNoAddress
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", network, err))
+	}
+	return netip.AddrPort{}, fmt.Errorf("resolving %s: %w", e.Host, errors.Join(errs...))
+}

@@ -1,0 +1,290 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// ErrRestartNeeded is returned by Reload for a change it cannot make to a
+// running tunnel; take the interface down and up again to apply it.
+var ErrRestartNeeded = errors.New("change needs a restart of the interface")
+
+// ErrNoLoader is returned by ReloadConfig on a tunnel brought up without
+// WithConfigLoader.
+var ErrNoLoader = errors.New("tunnel has no config source to reload from")
+
+// ReloadConfig re-reads the config with the loader given to WithConfigLoader
+// and applies it with Reload.
+func (t *Tunnel) ReloadConfig(ctx context.Context) error {
+	if t.opts.loader == nil {
+		return ErrNoLoader
+	}
+	cfg, err := t.opts.loader()
+	if err != nil {
+		return fmt.Errorf("reloading: %w", err)
+	}
+	return t.Reload(ctx, cfg)
+}
+
+// Reload applies cfg to the running tunnel, changing only what differs from
+// the config it runs: the private key, listen port and fwmark when they
+// changed; peers that are gone are removed and new ones added; a peer whose
+// settings changed is updated in place (its session and the connections
+// through it go on), and unchanged peers are not touched. Peers added at
+// run time (wg set) that cfg does not list are removed, as `wg syncconf`
+// does. In TUN mode, addresses and the AllowedIPs routes follow.
+//
+// Changes Reload cannot make live (netstack addresses, MTU, services,
+// Table, default routes) fail with ErrRestartNeeded before anything is
+// changed. Hooks are not run.
+func (t *Tunnel) Reload(ctx context.Context, cfg *Config) error {
+	if err := t.alive(); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.cfg
+	if cfg.Name == "" {
+		c := *cfg
+		c.Name = old.Name
+		cfg = &c
+	}
+	if cfg.Name != old.Name {
+		return fmt.Errorf("reloading %s: the config is for interface %s", old.Name, cfg.Name)
+	}
+	if err := t.checkLiveChanges(old, cfg); err != nil {
+		return fmt.Errorf("reloading %s: %w", old.Name, err)
+	}
+	live, err := t.livePeerKeys()
+	if err != nil {
+		return fmt.Errorf("reloading %s: %w", old.Name, err)
+	}
+	body, summary, err := reloadUAPI(ctx, t.opts.resolver, old, cfg, live)
+	if err != nil {
+		return fmt.Errorf("reloading %s: %w", old.Name, err)
+	}
+	if body != "" {
+		if err := t.dev.IpcSet(body); err != nil {
+			return fmt.Errorf("reloading %s: configuring device: %w", old.Name, err)
+		}
+	}
+	t.cfgMu.Lock()
+	t.cfg = cfg
+	t.cfgMu.Unlock()
+	if t.host != nil {
+		if err := t.reloadHost(ctx, old, cfg); err != nil {
+			return fmt.Errorf("reloading %s: %w", old.Name, err)
+		}
+	}
+	t.startDDNS()
+	t.log.Info("configuration reloaded", "changes", summary)
+	return nil
+}
+
+// checkLiveChanges refuses what cannot change on a running tunnel.
+func (t *Tunnel) checkLiveChanges(old, cfg *Config) error {
+	restart := func(what string) error {
+		return fmt.Errorf("%s changed: %w", what, ErrRestartNeeded)
+	}
+	if cfg.Interface.PrivateKey.IsZero() {
+		return fmt.Errorf("%w: no PrivateKey", ErrInvalidConfig)
+	}
+	if cfg.Interface.MTU != old.Interface.MTU {
+		return restart("MTU")
+	}
+	if !servicesEqual(old.Services, cfg.Services) {
+		return restart("services")
+	}
+	if t.mode != ModeTUN {
+		if !slices.Equal(old.Interface.Addresses, cfg.Interface.Addresses) {
+			return restart("Address (netstack mode)")
+		}
+		return nil
+	}
+	if cfg.Interface.Table != old.Interface.Table {
+		return restart("Table")
+	}
+	if !slices.Equal(cfg.Interface.DNS, old.Interface.DNS) || !slices.Equal(cfg.Interface.DNSSearch, old.Interface.DNSSearch) {
+		return restart("DNS")
+	}
+	if !slices.Equal(defaultPrefixes(old), defaultPrefixes(cfg)) {
+		return restart("a default route (0.0.0.0/0 or ::/0) in AllowedIPs")
+	}
+	if t.host != nil && t.host.FwMark != 0 && cfg.Interface.FwMark != old.Interface.FwMark {
+		return restart("FwMark (policy routing uses it)")
+	}
+	return nil
+}
+
+func servicesEqual(a, b []Section) bool {
+	return slices.EqualFunc(a, b, func(x, y Section) bool {
+		return strings.EqualFold(x.Name, y.Name) && slices.EqualFunc(x.Options, y.Options, func(p, q Option) bool {
+			return strings.EqualFold(p.Key, q.Key) && p.Value == q.Value
+		})
+	})
+}
+
+// defaultPrefixes are the /0 AllowedIPs of cfg, sorted.
+func defaultPrefixes(cfg *Config) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range allowedPrefixes(cfg) {
+		if p.Bits() == 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// livePeerKeys lists the peers the device has now.
+func (t *Tunnel) livePeerKeys() ([]Key, error) {
+	st, err := t.Status()
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]Key, 0, len(st.Peers))
+	for _, p := range st.Peers {
+		keys = append(keys, p.PublicKey)
+	}
+	return keys, nil
+}
+
+// reloadUAPI is the UAPI set body that turns a device running old (with the
+// peers live) into one running cfg, and a short summary of the changes.
+func reloadUAPI(ctx context.Context, r Resolver, old, cfg *Config, live []Key) (body, summary string, err error) {
+	var b strings.Builder
+	var changes []string
+	line := func(key, value string) {
+		b.WriteString(key + "=" + value + "\n")
+	}
+	if cfg.Interface.PrivateKey != old.Interface.PrivateKey {
+		line("private_key", cfg.Interface.PrivateKey.Hex())
+		changes = append(changes, "private key")
+	}
+	if cfg.Interface.ListenPort != old.Interface.ListenPort {
+		line("listen_port", strconv.FormatUint(uint64(cfg.Interface.ListenPort), 10))
+		changes = append(changes, "listen port")
+	}
+	if cfg.Interface.FwMark != old.Interface.FwMark {
+		line("fwmark", strconv.FormatUint(uint64(cfg.Interface.FwMark), 10))
+		changes = append(changes, "fwmark")
+	}
+	want := make(map[Key]bool, len(cfg.Peers))
+	for _, p := range cfg.Peers {
+		want[p.PublicKey] = true
+	}
+	removed := 0
+	for _, k := range live {
+		if !want[k] {
+			line("public_key", k.Hex())
+			line("remove", "true")
+			removed++
+		}
+	}
+	had := make(map[Key]Peer, len(old.Peers))
+	for _, p := range old.Peers {
+		had[p.PublicKey] = p
+	}
+	isLive := make(map[Key]bool, len(live))
+	for _, k := range live {
+		isLive[k] = true
+	}
+	added, updated := 0, 0
+	for _, p := range cfg.Peers {
+		prev, ok := had[p.PublicKey]
+		if !ok || !isLive[p.PublicKey] {
+			// New (or added at run time and now in the file): set it whole.
+			var pb strings.Builder
+			if err := writePeerUAPI(ctx, r, &pb, p); err != nil {
+				return "", "", err
+			}
+			if p.PresharedKey.IsZero() {
+				pb.WriteString("preshared_key=" + Key{}.Hex() + "\n")
+			}
+			b.WriteString(pb.String())
+			if ok {
+				updated++
+			} else {
+				added++
+			}
+			continue
+		}
+		diff, err := peerUpdateUAPI(ctx, r, prev, p)
+		if err != nil {
+			return "", "", err
+		}
+		if diff != "" {
+			b.WriteString(diff)
+			updated++
+		}
+	}
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{added, "added"}, {removed, "removed"}, {updated, "updated"}} {
+		if c.n > 0 {
+			changes = append(changes, fmt.Sprintf("%d peer(s) %s", c.n, c.what))
+		}
+	}
+	if !slices.Equal(old.Interface.Addresses, cfg.Interface.Addresses) {
+		changes = append(changes, "addresses")
+	}
+	if len(changes) == 0 {
+		return b.String(), "none", nil
+	}
+	return b.String(), strings.Join(changes, ", "), nil
+}
+
+// peerUpdateUAPI updates peer prev to p in place, setting only the fields
+// that changed; "" when nothing did.
+func peerUpdateUAPI(ctx context.Context, r Resolver, prev, p Peer) (string, error) {
+	var b strings.Builder
+	line := func(key, value string) {
+		b.WriteString(key + "=" + value + "\n")
+	}
+	if p.PresharedKey != prev.PresharedKey {
+		line("preshared_key", p.PresharedKey.Hex())
+	}
+	// An endpoint is set only when the config's changed: a peer that roamed
+	// keeps the address it roamed to. (A removed Endpoint cannot be unset.)
+	if p.Endpoint != prev.Endpoint && !p.Endpoint.IsZero() {
+		ap, err := ResolveEndpoint(ctx, r, p.Endpoint)
+		if err != nil {
+			return "", fmt.Errorf("peer %s: endpoint %s: %w", p.PublicKey, p.Endpoint, err)
+		}
+		line("endpoint", ap.String())
+	}
+	if p.PersistentKeepalive != prev.PersistentKeepalive {
+		line("persistent_keepalive_interval", strconv.FormatUint(uint64(p.PersistentKeepalive), 10))
+	}
+	if !slices.Equal(p.AllowedIPs, prev.AllowedIPs) {
+		line("replace_allowed_ips", "true")
+		for _, pfx := range p.AllowedIPs {
+			line("allowed_ip", pfx.String())
+		}
+	}
+	if b.Len() == 0 {
+		return "", nil
+	}
+	return "public_key=" + p.PublicKey.Hex() + "\nupdate_only=true\n" + b.String(), nil
+}
+
+// reloadHost brings the TUN's addresses and routes from old to cfg and
+// records the result in the state file.
+func (t *Tunnel) reloadHost(ctx context.Context, old, cfg *Config) error {
+	name, err := t.tdev.Name()
+	if err != nil {
+		return fmt.Errorf("reading TUN name: %w", err)
+	}
+	herr := t.host.Reconfigure(ctx, t.log, HostParams{Interface: name, Config: cfg})
+	if t.opts.runDir != "" {
+		if err := t.writeState(); err != nil {
+			return errors.Join(herr, err)
+		}
+	}
+	return herr
+}

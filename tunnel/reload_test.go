@@ -1,0 +1,204 @@
+package tunnel
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func statusPeer(t *testing.T, tun *Tunnel, k Key) (PeerStatus, bool) {
+	t.Helper()
+	st, err := tun.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range st.Peers {
+		if p.PublicKey == k {
+			return p, true
+		}
+	}
+	return PeerStatus{}, false
+}
+
+func TestReloadKeepsStreamThroughChangedPeer(t *testing.T) {
+	a, b := netstackPair(t)
+	defer a.Close()
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// Peer C, which the reload removes.
+	kc, _ := GeneratePrivateKey()
+	peerC := Peer{PublicKey: kc.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/32")}}
+	cfg := *a.cfg
+	cfg.Peers = append(cfg.Peers[:len(cfg.Peers):len(cfg.Peers)], peerC)
+	if err := a.Reload(ctx, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := statusPeer(t, a, peerC.PublicKey); !ok {
+		t.Fatal("peer C was not added")
+	}
+
+	// A stream from b to a through peer A (= b, seen from a).
+	ln, err := a.Listen("tcp", "10.0.0.1:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type result struct {
+		sum [32]byte
+		n   int64
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer c.Close()
+		h := sha256.New()
+		n, err := io.Copy(h, c)
+		var r result
+		copy(r.sum[:], h.Sum(nil))
+		r.n, r.err = n, err
+		got <- r
+	}()
+	conn, err := b.DialContext(ctx, "tcp", "10.0.0.1:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size, chunk = 4 << 20, 32 << 10
+	sent := sha256.New()
+	halfway := make(chan struct{})
+	writeErr := make(chan error, 1)
+	go func() {
+		rng := rand.NewChaCha8([32]byte{1})
+		buf := make([]byte, chunk)
+		for i := 0; i < size/chunk; i++ {
+			rng.Read(buf)
+			sent.Write(buf)
+			if _, err := conn.Write(buf); err != nil {
+				writeErr <- err
+				return
+			}
+			if i == size/chunk/2 {
+				close(halfway)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		writeErr <- conn.Close()
+	}()
+	select {
+	case <-halfway:
+	case err := <-writeErr:
+		t.Fatalf("stream ended early: %v", err)
+	}
+	peerA := a.cfg.Peers[0].PublicKey
+	before, _ := statusPeer(t, a, peerA)
+
+	// The reload: add B, remove C, change A's keepalive.
+	kb2, _ := GeneratePrivateKey()
+	peerB := Peer{PublicKey: kb2.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.4/32")},
+		Endpoint: Endpoint{Host: "127.0.0.1", Port: 9}}
+	next := *a.cfg
+	next.Peers = []Peer{a.cfg.Peers[0], peerB}
+	next.Peers[0].PersistentKeepalive = 7
+	if err := a.Reload(ctx, &next); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := <-writeErr; err != nil {
+		t.Fatalf("writing: %v", err)
+	}
+	select {
+	case r := <-got:
+		if r.err != nil || r.n != size || string(r.sum[:]) != string(sent.Sum(nil)) {
+			t.Fatalf("received %d bytes (err %v), checksum match %v", r.n, r.err, string(r.sum[:]) == string(sent.Sum(nil)))
+		}
+	case <-ctx.Done():
+		t.Fatal("stream did not complete")
+	}
+
+	after, ok := statusPeer(t, a, peerA)
+	if !ok {
+		t.Fatal("peer A is gone")
+	}
+	if after.PersistentKeepalive != 7 {
+		t.Errorf("peer A keepalive = %d, want 7", after.PersistentKeepalive)
+	}
+	// Updated in place, not re-created: the counters and the session go on.
+	if after.RxBytes < before.RxBytes || !after.LastHandshake.Equal(before.LastHandshake) {
+		t.Errorf("peer A was re-created: rx %d -> %d, handshake %v -> %v", before.RxBytes, after.RxBytes, before.LastHandshake, after.LastHandshake)
+	}
+	if _, ok := statusPeer(t, a, peerB.PublicKey); !ok {
+		t.Error("peer B was not added")
+	}
+	if _, ok := statusPeer(t, a, peerC.PublicKey); ok {
+		t.Error("peer C was not removed")
+	}
+}
+
+func TestReloadRefusesLiveImpossibleChanges(t *testing.T) {
+	a, b := netstackPair(t)
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	next := *a.cfg
+	next.Interface.Addresses = []netip.Prefix{netip.MustParsePrefix("10.0.0.9/24")}
+	if err := a.Reload(ctx, &next); !errors.Is(err, ErrRestartNeeded) || !strings.Contains(err.Error(), "Address") {
+		t.Errorf("address change in netstack mode: %v, want ErrRestartNeeded", err)
+	}
+	next = *a.cfg
+	next.Name = "other"
+	if err := a.Reload(ctx, &next); err == nil {
+		t.Error("reload with another interface's config succeeded")
+	}
+	if err := a.ReloadConfig(ctx); !errors.Is(err, ErrNoLoader) {
+		t.Errorf("ReloadConfig without a loader: %v", err)
+	}
+	a.Close()
+	if err := a.Reload(ctx, a.cfg); !errors.Is(err, ErrClosed) {
+		t.Errorf("Reload after Close: %v", err)
+	}
+}
+
+func TestReloadUAPI(t *testing.T) {
+	k := func() Key { x, _ := GeneratePrivateKey(); return x }
+	priv, pa, pb, pc := k(), k().PublicKey(), k().PublicKey(), k().PublicKey()
+	pfx := netip.MustParsePrefix
+	old := &Config{Interface: Interface{PrivateKey: priv, ListenPort: 1}, Peers: []Peer{
+		{PublicKey: pa, AllowedIPs: []netip.Prefix{pfx("10.0.0.2/32")}, Endpoint: Endpoint{Host: "192.0.2.1", Port: 5}},
+		{PublicKey: pc, AllowedIPs: []netip.Prefix{pfx("10.0.0.3/32")}},
+	}}
+	next := &Config{Interface: Interface{PrivateKey: priv, ListenPort: 1}, Peers: []Peer{
+		{PublicKey: pa, AllowedIPs: []netip.Prefix{pfx("10.0.0.2/32"), pfx("10.9.0.0/16")}, Endpoint: Endpoint{Host: "192.0.2.1", Port: 5}, PersistentKeepalive: 25},
+		{PublicKey: pb, AllowedIPs: []netip.Prefix{pfx("10.0.0.4/32")}},
+	}}
+	body, summary, err := reloadUAPI(context.Background(), &fakeResolver{}, old, next, []Key{pa, pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "public_key=" + pc.Hex() + "\nremove=true\n" +
+		"public_key=" + pa.Hex() + "\nupdate_only=true\npersistent_keepalive_interval=25\n" +
+		"replace_allowed_ips=true\nallowed_ip=10.0.0.2/32\nallowed_ip=10.9.0.0/16\n" +
+		"public_key=" + pb.Hex() + "\npersistent_keepalive_interval=0\nreplace_allowed_ips=true\nallowed_ip=10.0.0.4/32\n" +
+		"preshared_key=" + Key{}.Hex() + "\n"
+	if body != want {
+		t.Errorf("body:\n%s\nwant:\n%s", body, want)
+	}
+	if summary != "1 peer(s) added, 1 peer(s) removed, 1 peer(s) updated" {
+		t.Errorf("summary %q", summary)
+	}
+	// Nothing changed: nothing sent.
+	if body, _, _ := reloadUAPI(context.Background(), &fakeResolver{}, next, next, []Key{pa, pb}); body != "" {
+		t.Errorf("no-op reload sends %q", body)
+	}
+}
