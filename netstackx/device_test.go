@@ -19,10 +19,19 @@ import (
 type wire struct {
 	devs []*Device
 	wg   sync.WaitGroup
+	// reorderEvery, when set, holds back one in every reorderEvery packets
+	// of a batch and delivers it reorderDepth packets later (or at the end
+	// of the batch): a path that reorders, as multipath links and some
+	// NICs do.
+	reorderEvery, reorderDepth int
 }
 
 func newWire(t testing.TB, devs ...*Device) *wire {
-	w := &wire{devs: devs}
+	return newReorderingWire(t, 0, 0, devs...)
+}
+
+func newReorderingWire(t testing.TB, every, depth int, devs ...*Device) *wire {
+	w := &wire{devs: devs, reorderEvery: every, reorderDepth: depth}
 	for _, d := range devs {
 		w.wg.Add(1)
 		go w.pump(d)
@@ -43,6 +52,9 @@ func (w *wire) pump(src *Device) {
 	for i := range bufs {
 		bufs[i] = make([]byte, 65535)
 	}
+	var held []byte // a packet being delivered late, or nil
+	late := 0       // packets to deliver before held
+	count := 0
 	for {
 		n, err := src.Read(bufs, sizes, 0)
 		if err != nil {
@@ -50,13 +62,32 @@ func (w *wire) pump(src *Device) {
 		}
 		for i := 0; i < n; i++ {
 			pkt := bufs[i][:sizes[i]]
-			dst := destination(pkt)
-			for _, d := range w.devs {
-				if d != src && d.owns(dst) {
-					d.Write([][]byte{pkt}, 0)
-					break
+			count++
+			if w.reorderEvery > 0 && held == nil && count%w.reorderEvery == 0 {
+				held, late = pkt, w.reorderDepth
+				continue
+			}
+			w.deliver(src, pkt)
+			if held != nil {
+				if late--; late == 0 {
+					w.deliver(src, held)
+					held = nil
 				}
 			}
+		}
+		if held != nil {
+			w.deliver(src, held)
+			held = nil
+		}
+	}
+}
+
+func (w *wire) deliver(src *Device, pkt []byte) {
+	dst := destination(pkt)
+	for _, d := range w.devs {
+		if d != src && d.owns(dst) {
+			d.Write([][]byte{pkt}, 0)
+			return
 		}
 	}
 }
