@@ -50,6 +50,8 @@ type Device struct {
 	hasV4  bool
 	hasV6  bool
 	addrs  []netip.Prefix
+	// forwarding: the device routes between peers (Options.Forwarding).
+	forwarding bool
 
 	// readMu guards cursor, the GSO segment a batch left half cut. Only
 	// wireguard-go's TUN reader calls Read, so it is never contended.
@@ -85,6 +87,8 @@ func New(o Options) (*Device, error) {
 		mtu:    o.MTU,
 		log:    log,
 		events: make(chan tun.Event, 1),
+
+		forwarding: o.Forwarding,
 	}
 	fail := func(format string, args ...any) (*Device, error) {
 		d.Close()
@@ -292,6 +296,11 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	case <-d.ep.closed:
 		return 0, os.ErrClosed
 	default:
+	}
+	if d.forwarding {
+		for _, b := range bufs {
+			d.expireLastHop(b[offset:])
+		}
 	}
 	return d.ep.deliverBatch(bufs, offset)
 }
