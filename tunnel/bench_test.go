@@ -49,6 +49,37 @@ func BenchmarkUAPISet100Peers(b *testing.B) {
 	}
 }
 
+// BenchmarkStatus100Peers is the UAPI get path: the device's state read
+// and parsed into a Status, as `wgu show` and the metrics endpoint do it.
+func BenchmarkStatus100Peers(b *testing.B) {
+	cfg, err := ParseConfig("bench.conf", strings.NewReader(benchConfig(b, 100)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// No endpoints: this tunnel must send nothing anywhere.
+	cfg.Name = "bench"
+	cfg.Interface.ListenPort = 0
+	for i := range cfg.Peers {
+		cfg.Peers[i].Endpoint = Endpoint{}
+		cfg.Peers[i].PersistentKeepalive = 0
+	}
+	t, err := Up(context.Background(), cfg, WithMode(ModeNetstack))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer t.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := t.Status()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(st.Peers) != 100 {
+			b.Fatalf("status has %d peers, want 100", len(st.Peers))
+		}
+	}
+}
+
 // BenchmarkNetstackTCP measures the netstack packet path: one TCP stream
 // between two netstack tunnels in this process, over loopback UDP. The
 // bytes/s figure is the tunnel's goodput; allocs/op are per 64 KiB written.
