@@ -53,13 +53,9 @@ type controlServer struct {
 func listenControl(dir, name string, t *Tunnel, log *slog.Logger) (*controlServer, error) {
 	path := ControlPath(dir, name)
 	os.Remove(path)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	ln, err := listenPrivate(path, "control socket")
 	if err != nil {
-		return nil, fmt.Errorf("listening on control socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("securing control socket: %w", err)
+		return nil, err
 	}
 	ln.SetUnlinkOnClose(true)
 	s := &controlServer{ln: ln}

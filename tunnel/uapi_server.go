@@ -55,16 +55,27 @@ func claimSocket(dir, name string) error {
 // connection to the device.
 func listenUAPI(dir, name string, dev *device.Device, log *slog.Logger) (*uapiServer, error) {
 	path := SocketPath(dir, name)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	ln, err := listenPrivate(path, "UAPI socket")
 	if err != nil {
-		return nil, fmt.Errorf("listening on UAPI socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("securing UAPI socket: %w", err)
+		return nil, err
 	}
 	log.Debug("UAPI socket listening", "path", path)
 	return serveUAPI(ln, dev, log, false), nil
+}
+
+// listenPrivate listens on a unix socket at path that only this user may
+// connect to (0600; the run directory is 0700 as well). what names the
+// socket in errors.
+func listenPrivate(path, what string) (*net.UnixListener, error) {
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", what, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("securing %s: %w", what, err)
+	}
+	return ln, nil
 }
 
 // serveUAPI hands every connection accepted on ln to the device until

@@ -194,16 +194,12 @@ func OpenUAPI(dir, name string) (*os.File, error) {
 		return nil, err
 	}
 	path := SocketPath(dir, name)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	ln, err := listenPrivate(path, "UAPI socket")
 	if err != nil {
-		return nil, fmt.Errorf("listening on UAPI socket: %w", err)
+		return nil, err
 	}
 	ln.SetUnlinkOnClose(false)
 	defer ln.Close() // the file is a duplicate that stays open
-	if err := os.Chmod(path, 0o600); err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("securing UAPI socket: %w", err)
-	}
 	f, err := ln.File()
 	if err != nil {
 		os.Remove(path)
