@@ -31,6 +31,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wgu-project/wgu/e2e"
 )
 
 // Options are the suite's settings (its flags).
@@ -90,7 +92,7 @@ func Run(ctx context.Context, log *slog.Logger, o Options) (*Report, error) {
 		return nil, fmt.Errorf("-duration %s: need at least 1s", o.Duration)
 	}
 	if reason := missingPrerequisite(); reason != "" {
-		return nil, errors.New(reason)
+		return nil, errors.New("cannot run the benchmarks (sudo go run ./benchmarks): " + reason)
 	}
 	specs, err := selectRows(o)
 	if err != nil {
@@ -152,20 +154,7 @@ func Run(ctx context.Context, log *slog.Logger, o Options) (*Report, error) {
 
 // missingPrerequisite returns why the suite cannot run here, or "".
 func missingPrerequisite() string {
-	if os.Geteuid() != 0 {
-		return "the benchmarks need root (sudo go run ./benchmarks)"
-	}
-	for _, tool := range []string{"ip", "ss", "ping", "iperf3", "go"} {
-		if _, err := lookPath(tool); err != nil {
-			return fmt.Sprintf("%s not found in PATH", tool)
-		}
-	}
-	f, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0)
-	if err != nil {
-		return fmt.Sprintf("cannot open /dev/net/tun: %v", err)
-	}
-	f.Close()
-	return ""
+	return e2e.MissingPrerequisite("ss", "ping", "iperf3", "go")
 }
 
 func appendUnique(list []string, items ...string) []string {

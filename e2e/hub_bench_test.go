@@ -16,7 +16,7 @@ import (
 //
 //	sudo go test -run '^$' -bench HubForwarding -benchtime 1x ./e2e
 func BenchmarkHubForwarding(b *testing.B) {
-	if reason := missingPrerequisite("iperf3", "setpriv", "unshare"); reason != "" {
+	if reason := MissingPrerequisite("iperf3", "setpriv", "unshare"); reason != "" {
 		skipOrFail(b, reason)
 	}
 	const reps, seconds = 3, 5
@@ -56,7 +56,7 @@ func BenchmarkHubForwarding(b *testing.B) {
 //
 //	sudo go test -run '^$' -bench RootlessSpoke -benchtime 1x ./e2e
 func BenchmarkRootlessSpoke(b *testing.B) {
-	if reason := missingPrerequisite("iperf3", "setpriv", "unshare"); reason != "" {
+	if reason := MissingPrerequisite("iperf3", "setpriv", "unshare"); reason != "" {
 		skipOrFail(b, reason)
 	}
 	const reps, seconds = 3, 5

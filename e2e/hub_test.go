@@ -103,7 +103,7 @@ func newHubLab(t testing.TB, ctx context.Context, rootlessHub bool) *rootlessHub
 	t.Helper()
 	RequireE2E(t)
 	for _, tool := range []string{"setpriv", "unshare"} {
-		if reason := missingPrerequisite(tool); reason != "" {
+		if reason := MissingPrerequisite(tool); reason != "" {
 			skipOrFail(t, reason)
 		}
 	}

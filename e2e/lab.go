@@ -95,7 +95,7 @@ type Reporter interface {
 // lab cannot run (not root, no ip, no /dev/net/tun). The caller must Close
 // the lab, also on failure.
 func NewLabFor(r Reporter) (*Lab, error) {
-	if reason := missingPrerequisite(); reason != "" {
+	if reason := MissingPrerequisite(); reason != "" {
 		return nil, fmt.Errorf("cannot make a namespace lab: %s", reason)
 	}
 	sweepStaleLabs()

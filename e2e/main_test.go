@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 // runTests builds wgu once for all tests (unless WGU_BIN names one, or the
 // tests will skip anyway) and runs them.
 func runTests(m *testing.M) int {
-	if os.Getenv(binEnv) == "" && missingPrerequisite() == "" {
+	if os.Getenv(binEnv) == "" && MissingPrerequisite() == "" {
 		dir, err := os.MkdirTemp("", "wgu-e2e-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

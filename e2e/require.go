@@ -16,7 +16,7 @@ const RequiredEnv = "WGU_E2E"
 // ip, wg, nft, ping and sysctl.
 func RequireE2E(tb testing.TB) {
 	tb.Helper()
-	if reason := missingPrerequisite("wg", "nft", "ping", "sysctl"); reason != "" {
+	if reason := MissingPrerequisite("wg", "nft", "ping", "sysctl"); reason != "" {
 		skipOrFail(tb, reason)
 	}
 }
@@ -24,7 +24,7 @@ func RequireE2E(tb testing.TB) {
 // RequireLab is RequireE2E without wireguard-tools: enough for a Lab.
 func RequireLab(tb testing.TB) {
 	tb.Helper()
-	if reason := missingPrerequisite("nft", "ping", "sysctl"); reason != "" {
+	if reason := MissingPrerequisite("nft", "ping", "sysctl"); reason != "" {
 		skipOrFail(tb, reason)
 	}
 }
@@ -37,8 +37,9 @@ func skipOrFail(tb testing.TB, reason string) {
 	tb.Skipf("end-to-end prerequisites missing: %s (set %s=required to fail instead)", reason, RequiredEnv)
 }
 
-// missingPrerequisite returns why the lab cannot run here, or "".
-func missingPrerequisite(tools ...string) string {
+// MissingPrerequisite returns why a lab cannot run here (not root, no
+// /dev/net/tun, ip or one of tools missing from PATH), or "".
+func MissingPrerequisite(tools ...string) string {
 	if os.Geteuid() != 0 {
 		return "not running as root"
 	}

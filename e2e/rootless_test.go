@@ -69,7 +69,7 @@ func newRootlessLab(t *testing.T, ctx context.Context) *rootlessLab {
 	t.Helper()
 	RequireE2E(t)
 	for _, tool := range []string{"setpriv", "unshare", "curl"} {
-		if reason := missingPrerequisite(tool); reason != "" {
+		if reason := MissingPrerequisite(tool); reason != "" {
 			skipOrFail(t, reason)
 		}
 	}
