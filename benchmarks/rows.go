@@ -386,27 +386,25 @@ func forwardFlag() []string {
 	return []string{"--forward", fmt.Sprintf("%s:%d=%s:%d", loopIP, perfPrt, tunB.Addr(), perfPrt)}
 }
 
+// setupWguNetstack1: side A on its netstack, iperf3 reaching B through a
+// --forward; B on a TUN.
 func setupWguNetstack1(ctx context.Context, e *rowEnv) (*tunnelSetup, error) {
-	a, b := e.ends()
-	pidB, err := e.wguUp(ctx, b, "tun")
-	if err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	pidA, err := e.wguUp(ctx, a, "netstack", forwardFlag()...)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.firstReplyWgu(ctx, a, tunB.Addr()); err != nil {
-		return nil, err
-	}
-	return &tunnelSetup{target: loopIP, ping: e.wguPinger(a, tunB.Addr()), startup: time.Since(start),
-		pids: []int{pidA, pidB}, teardown: e.wguDown(a, b)}, nil
+	return setupWguNetstack(ctx, e, false)
 }
 
+// setupWguNetstack2: both sides on netstacks; B publishes the iperf3
+// server on its tunnel address with --expose.
 func setupWguNetstack2(ctx context.Context, e *rowEnv) (*tunnelSetup, error) {
+	return setupWguNetstack(ctx, e, true)
+}
+
+func setupWguNetstack(ctx context.Context, e *rowEnv, bothSides bool) (*tunnelSetup, error) {
 	a, b := e.ends()
-	pidB, err := e.wguUp(ctx, b, "netstack", "--expose", fmt.Sprintf("%d=%s:%d", perfPrt, loopIP, perfPrt))
+	modeB, argsB, serverBind := "tun", []string(nil), netip.Addr{}
+	if bothSides {
+		modeB, argsB, serverBind = "netstack", []string{"--expose", fmt.Sprintf("%d=%s:%d", perfPrt, loopIP, perfPrt)}, loopIP
+	}
+	pidB, err := e.wguUp(ctx, b, modeB, argsB...)
 	if err != nil {
 		return nil, err
 	}
@@ -418,7 +416,7 @@ func setupWguNetstack2(ctx context.Context, e *rowEnv) (*tunnelSetup, error) {
 	if err := e.firstReplyWgu(ctx, a, tunB.Addr()); err != nil {
 		return nil, err
 	}
-	return &tunnelSetup{target: loopIP, serverBind: loopIP, ping: e.wguPinger(a, tunB.Addr()), startup: time.Since(start),
+	return &tunnelSetup{target: loopIP, serverBind: serverBind, ping: e.wguPinger(a, tunB.Addr()), startup: time.Since(start),
 		pids: []int{pidA, pidB}, teardown: e.wguDown(a, b)}, nil
 }
 
