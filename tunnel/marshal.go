@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -24,11 +25,7 @@ func (c *Config) MarshalText() ([]byte, error) {
 		fmt.Fprintf(&b, "FwMark = 0x%x\n", ifc.FwMark)
 	}
 	if len(ifc.Addresses) > 0 {
-		addrs := make([]string, len(ifc.Addresses))
-		for i, a := range ifc.Addresses {
-			addrs[i] = a.String()
-		}
-		fmt.Fprintf(&b, "Address = %s\n", strings.Join(addrs, ", "))
+		fmt.Fprintf(&b, "Address = %s\n", joinPrefixes(ifc.Addresses))
 	}
 	if len(ifc.DNS)+len(ifc.DNSSearch) > 0 {
 		dns := make([]string, 0, len(ifc.DNS)+len(ifc.DNSSearch))
@@ -66,11 +63,7 @@ func (c *Config) MarshalText() ([]byte, error) {
 			fmt.Fprintf(&b, "PresharedKey = %s\n", p.PresharedKey)
 		}
 		if len(p.AllowedIPs) > 0 {
-			ips := make([]string, len(p.AllowedIPs))
-			for i, a := range p.AllowedIPs {
-				ips[i] = a.String()
-			}
-			fmt.Fprintf(&b, "AllowedIPs = %s\n", strings.Join(ips, ", "))
+			fmt.Fprintf(&b, "AllowedIPs = %s\n", joinPrefixes(p.AllowedIPs))
 		}
 		if !p.Endpoint.IsZero() {
 			fmt.Fprintf(&b, "Endpoint = %s\n", p.Endpoint)
@@ -90,4 +83,13 @@ func (c *Config) MarshalText() ([]byte, error) {
 		}
 	}
 	return b.Bytes(), nil
+}
+
+// joinPrefixes writes a prefix list as wg-quick files do: "a, b".
+func joinPrefixes(ps []netip.Prefix) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ", ")
 }
