@@ -126,12 +126,17 @@ func (p *parser) line(n int, raw string) (bool, error) {
 	}
 	eq := strings.IndexByte(trimmed, '=')
 	if eq < 0 {
-		return false, p.errorf(n, "", "%q is neither a [Section] header nor a KEY = VALUE line", trimmed)
+		return false, p.errorf(n, "", "%q is neither a [Section] header nor a KEY = VALUE line", hideKeys(trimmed))
 	}
 	key := trimSpace(trimmed[:eq])
 	value := trimSpace(trimmed[eq+1:])
 	if key == "" {
-		return false, p.errorf(n, "", "%q has no key before '=' (expected KEY = VALUE)", trimmed)
+		return false, p.errorf(n, "", "%q has no key before '=' (expected KEY = VALUE)", hideKeys(trimmed))
+	}
+	if hidden := hideKeys(key); hidden != key {
+		// A key's own '=' padding made this look like KEY = VALUE ("PrivateKey: <key>", a key alone): the "key"
+		// is a secret, and errors quote keys.
+		return false, p.errorf(n, "", "%q is not a KEY = VALUE line", hidden)
 	}
 	norm := normalizeName(key)
 	if isHookKey(norm) {
@@ -157,7 +162,7 @@ func (p *parser) line(n int, raw string) (bool, error) {
 // header starts a new section.
 func (p *parser) header(n int, trimmed string) (bool, error) {
 	if !strings.HasSuffix(trimmed, "]") {
-		return false, p.errorf(n, "", "%q is not a section header (expected [Interface], [Peer] or a service section such as [Socks5])", trimmed)
+		return false, p.errorf(n, "", "%q is not a section header (expected [Interface], [Peer] or a service section such as [Socks5])", hideKeys(trimmed))
 	}
 	name := trimSpace(trimmed[1 : len(trimmed)-1])
 	switch norm := normalizeName(name); norm {
@@ -223,7 +228,7 @@ func (p *parser) interfaceKey(n int, key, norm, value string) (bool, error) {
 		if k.IsZero() {
 			return false, p.errorf(n, key, "the key is all zeros (expected a private key, as `wg genkey` prints)")
 		}
-		ifc.PrivateKey = k
+		ifc.PrivateKey = k.Secret()
 		p.sawPrivateKey = true
 	case "listenport":
 		port, err := parseListenPort(value)
@@ -318,7 +323,7 @@ func (p *parser) peerKey(n int, key, norm, value string) error {
 		if err != nil {
 			return p.errorf(n, key, "not a valid key (expected 44 characters of base64, as `wg genpsk` prints)")
 		}
-		peer.PresharedKey = k
+		peer.PresharedKey = k.Secret()
 	case "allowedips":
 		for _, v := range strings.Split(value, ",") {
 			v = trimSpace(v)

@@ -54,7 +54,7 @@ func TestParseConfigFull(t *testing.T) {
 	}
 	want := &Config{
 		Interface: Interface{
-			PrivateKey: mustKey(t, testPriv),
+			PrivateKey: mustKey(t, testPriv).Secret(),
 			ListenPort: 51820,
 			FwMark:     0xca6c,
 			Addresses:  prefixes("10.0.0.1/24", "fd00::1/64", "10.0.1.1/32"),
@@ -71,7 +71,7 @@ func TestParseConfigFull(t *testing.T) {
 		Peers: []Peer{
 			{
 				PublicKey:           mustKey(t, peerPub1),
-				PresharedKey:        mustKey(t, testPSK),
+				PresharedKey:        mustKey(t, testPSK).Secret(),
 				AllowedIPs:          prefixes("10.0.0.2/32", "10.1.0.0/16", "fd00::2/128", "192.168.1.7/24"),
 				Endpoint:            Endpoint{Host: "vpn.example.com", Port: 51820},
 				PersistentKeepalive: 25,
@@ -109,7 +109,7 @@ func TestParseConfigRules(t *testing.T) {
 		check func(t *testing.T, c *Config)
 	}{
 		{"minimal", base, func(t *testing.T, c *Config) {
-			if c.Interface.PrivateKey != mustKey(t, testPriv) || len(c.Peers) != 0 || c.Name != "" {
+			if c.Interface.PrivateKey != mustKey(t, testPriv).Secret() || len(c.Peers) != 0 || c.Name != "" {
 				t.Errorf("got %+v", c)
 			}
 		}},
@@ -217,7 +217,7 @@ func TestParseConfigRules(t *testing.T) {
 		}},
 		{"peer keys", base + "[Peer]\nPublicKey = " + peerPub1 + "\nPresharedKey = " + testPSK + "\nAllowedIPs = 10.0.0.2, fd00::2\nAllowedIPs = 10.1.0.1/16\nEndpoint = [::1]:51820\nPersistentKeepalive = 25\n[Peer]\nPublicKey=" + peerPub2 + "\nEndpoint = ::1:5\nPersistentKeepalive = off\n", func(t *testing.T, c *Config) {
 			want := []Peer{{
-				PublicKey: mustKey(t, peerPub1), PresharedKey: mustKey(t, testPSK),
+				PublicKey: mustKey(t, peerPub1), PresharedKey: mustKey(t, testPSK).Secret(),
 				AllowedIPs: prefixes("10.0.0.2/32", "fd00::2/128", "10.1.0.1/16"),
 				Endpoint:   Endpoint{Host: "::1", Port: 51820}, PersistentKeepalive: 25,
 			}, {
