@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/wgu-project/wgu/netstackx"
 )
 
 // ParseConfig parses a wg-quick file. file names it in errors. Config.Name is
@@ -685,13 +687,16 @@ func interfaceNameFromPath(path string) (string, bool) {
 	return name, true
 }
 
+// maxMaxConnections bounds a service's MaxConnections: beyond it the cap protects nothing.
+const maxMaxConnections = 1 << 20
+
 // serviceKeys lists, per service section (normalised name), the keys it
 // takes and which of them are required, following wireproxy.
 var serviceKeys = map[string]struct{ allowed, required []string }{
-	"socks5":          {allowed: []string{"BindAddress", "Username", "Password"}, required: []string{"BindAddress"}},
-	"http":            {allowed: []string{"BindAddress", "Username", "Password"}, required: []string{"BindAddress"}},
-	"tcpclienttunnel": {allowed: []string{"BindAddress", "Target"}, required: []string{"BindAddress", "Target"}},
-	"tcpservertunnel": {allowed: []string{"ListenPort", "Target"}, required: []string{"ListenPort", "Target"}},
+	"socks5":          {allowed: []string{"BindAddress", "Username", "Password", "MaxConnections"}, required: []string{"BindAddress"}},
+	"http":            {allowed: []string{"BindAddress", "Username", "Password", "MaxConnections"}, required: []string{"BindAddress"}},
+	"tcpclienttunnel": {allowed: []string{"BindAddress", "Target", "MaxConnections"}, required: []string{"BindAddress", "Target"}},
+	"tcpservertunnel": {allowed: []string{"ListenPort", "Target", "MaxConnections"}, required: []string{"ListenPort", "Target"}},
 	"udpproxytunnel":  {allowed: []string{"BindAddress", "Target", "InactivityTimeout"}, required: []string{"BindAddress", "Target"}},
 }
 
@@ -732,6 +737,10 @@ func checkServiceValue(norm, value string) error {
 	case "listenport":
 		if n, err := strconv.ParseUint(value, 10, 16); err != nil || !isDigits(value) || n == 0 {
 			return fmt.Errorf("%q is not a port number (expected 1 to 65535)", value)
+		}
+	case "maxconnections":
+		if n, err := strconv.ParseUint(value, 10, 31); err != nil || !isDigits(value) || n == 0 || n > maxMaxConnections {
+			return fmt.Errorf("%q is not a number of connections (expected 1 to %d; the default is %d)", value, maxMaxConnections, netstackx.DefaultMaxConnections)
 		}
 	case "inactivitytimeout":
 		if _, err := strconv.ParseUint(value, 10, 31); err != nil || !isDigits(value) {

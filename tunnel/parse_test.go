@@ -352,7 +352,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"peer without public key", base + "[Peer]\nAllowedIPs = 10.0.0.2\n", 3, "", "[Peer] has no PublicKey"},
 		{"duplicate peer", base + peer + "\n[Peer]\nPublicKey = " + peerPub1 + "\n", 7, "PublicKey", "already defined by the [Peer] on line 3"},
 		{"own public key", base + "[Peer]\nPublicKey = " + testPub + "\n", 4, "PublicKey", "own public key"},
-		{"unknown service key", base + "[Socks5]\nBindAddress = :1080\nTarget = x:1\n", 5, "Target", "unknown key in [Socks5] (valid keys: BindAddress, Username, Password)"},
+		{"unknown service key", base + "[Socks5]\nBindAddress = :1080\nTarget = x:1\n", 5, "Target", "unknown key in [Socks5] (valid keys: BindAddress, Username, Password, MaxConnections)"},
 		{"service missing key", base + "[TCPServerTunnel]\nTarget = x:1\n", 3, "", "[TCPServerTunnel] has no ListenPort"},
 		{"service bad port", base + "[TCPServerTunnel]\nListenPort = 0\nTarget = x:1\n", 4, "ListenPort", "expected 1 to 65535"},
 		{"service bad target", base + "[TCPClientTunnel]\nBindAddress = :1\nTarget = nowhere\n", 5, "Target", "not HOST:PORT"},
