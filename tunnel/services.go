@@ -142,7 +142,8 @@ func (t *Tunnel) openService(sec Section, tunnelNet netstackx.Network, res *nets
 		}
 		s := netstackx.NewSOCKS5(ln, t.ns, res, sec.get("Username"), sec.get("Password"), log)
 		s.SetMaxConnections(maxConnections(sec))
-		return runningService{s, fmt.Sprintf("socks5 %s%s", ln.Addr(), t.proxyNote(sec, "socks5", ln.Addr()))}, nil
+		shown := listenName(hostBind(bind), ln.Addr())
+		return runningService{s, fmt.Sprintf("socks5 %s%s", shown, t.proxyNote(sec, "socks5", shown, ln.Addr()))}, nil
 	case "http":
 		ln, err := net.Listen("tcp", hostBind(bind))
 		if err != nil {
@@ -150,7 +151,8 @@ func (t *Tunnel) openService(sec Section, tunnelNet netstackx.Network, res *nets
 		}
 		p := netstackx.NewHTTPProxy(ln, t.ns, res, sec.get("Username"), sec.get("Password"), log)
 		p.SetMaxConnections(maxConnections(sec))
-		return runningService{p, fmt.Sprintf("http proxy %s%s", ln.Addr(), t.proxyNote(sec, "http", ln.Addr()))}, nil
+		shown := listenName(hostBind(bind), ln.Addr())
+		return runningService{p, fmt.Sprintf("http proxy %s%s", shown, t.proxyNote(sec, "http", shown, ln.Addr()))}, nil
 	}
 	return runningService{}, fmt.Errorf("unknown service section")
 }
@@ -175,7 +177,7 @@ const openProxyMark = " (OPEN PROXY: no password, not on loopback)"
 
 // proxyNote describes a proxy's access for its `wgu show` line, and warns at start about an open proxy: one
 // without credentials on an address other hosts can reach.
-func (t *Tunnel) proxyNote(sec Section, kind string, addr net.Addr) string {
+func (t *Tunnel) proxyNote(sec Section, kind, shown string, addr net.Addr) string {
 	if sec.get("Username") != "" || sec.get("Password") != "" {
 		return " (password required)"
 	}
@@ -183,9 +185,20 @@ func (t *Tunnel) proxyNote(sec Section, kind string, addr net.Addr) string {
 		return ""
 	}
 	t.log.Warn(fmt.Sprintf("open proxy: anyone who can reach %s can use this tunnel "+
-		"(set Username and Password in its [%s] section, or bind it to 127.0.0.1)", addr, sec.Name),
-		"service", kind, "listen", addr.String())
+		"(set Username and Password in its [%s] section, or bind it to 127.0.0.1)", shown, sec.Name),
+		"service", kind, "listen", shown)
 	return openProxyMark
+}
+
+// listenName is the listen address as the config wrote it (Go reports a listener on 0.0.0.0 as [::]), with the
+// port the listener got when the config asked for any.
+func listenName(bind string, addr net.Addr) string {
+	host, _, ok := splitHostPort(bind)
+	ta, isTCP := addr.(*net.TCPAddr)
+	if !ok || !isTCP {
+		return addr.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
 }
 
 // reachableBeyondHost reports whether a listener on addr accepts connections from other hosts: any address but

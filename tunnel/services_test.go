@@ -41,9 +41,9 @@ func TestOpenProxyWarning(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			note := tun.proxyNote(sec, "socks5", addr)
+			note := tun.proxyNote(sec, "socks5", listenName(tt.addr, addr), addr)
 			logged := logBuf.String()
-			wantLine := "open proxy: anyone who can reach " + addr.String() + " can use this tunnel"
+			wantLine := "open proxy: anyone who can reach " + tt.addr + " can use this tunnel"
 			if tt.open {
 				if !strings.Contains(logged, wantLine) || !strings.Contains(logged, "level=WARN") || !strings.Contains(logged, "service=socks5") {
 					t.Errorf("no warning naming the service and address; log:\n%s", logged)
