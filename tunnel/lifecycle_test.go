@@ -91,19 +91,19 @@ func TestClosedTunnelFailsWithErrClosed(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if ln, err := tun.Listen("tcp", "10.0.0.1:80"); !errors.Is(err, ErrClosed) {
-		if ln != nil {
+		if err == nil {
 			ln.Close()
 		}
 		t.Errorf("Listen: %v, want ErrClosed", err)
 	}
 	if pc, err := tun.ListenPacket("udp", "10.0.0.1:53"); !errors.Is(err, ErrClosed) {
-		if pc != nil {
+		if err == nil {
 			pc.Close()
 		}
 		t.Errorf("ListenPacket: %v, want ErrClosed", err)
 	}
 	if c, err := tun.DialContext(ctx, "tcp", "10.0.0.2:80"); !errors.Is(err, ErrClosed) {
-		if c != nil {
+		if err == nil {
 			c.Close()
 		}
 		t.Errorf("DialContext: %v, want ErrClosed", err)
@@ -112,7 +112,7 @@ func TestClosedTunnelFailsWithErrClosed(t *testing.T) {
 		t.Errorf("Ping: %v, want ErrClosed", err)
 	}
 	if resp, err := client.Get("http://10.0.0.2/"); !errors.Is(err, ErrClosed) {
-		if resp != nil {
+		if err == nil {
 			resp.Body.Close()
 		}
 		t.Errorf("HTTPClient request: %v, want ErrClosed", err)
