@@ -243,6 +243,20 @@ func TestDDNSDoesNotUndoReload(t *testing.T) {
 	}
 }
 
+func TestReloadRefusesInvalidConfigBuiltInCode(t *testing.T) {
+	cfg := oneNetstackConfig(t)
+	tun, err := Up(context.Background(), cfg, WithMode(ModeNetstack))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Close()
+	next := *cfg
+	next.Peers = append(next.Peers[:1:1], Peer{PublicKey: cfg.Interface.PrivateKey.PublicKey()})
+	if err := tun.Reload(context.Background(), &next); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("reload with the interface's own key as a peer: %v, want ErrInvalidConfig", err)
+	}
+}
+
 func TestReloadRefusesHookChanges(t *testing.T) {
 	cfg := oneNetstackConfig(t)
 	cfg.Interface.PostUp = []string{"echo up"}

@@ -69,6 +69,9 @@ func (t *Tunnel) Reload(ctx context.Context, cfg *Config) error {
 	if cfg.Name != old.Name {
 		return fmt.Errorf("reloading %s: the config is for interface %s", old.Name, cfg.Name)
 	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("reloading %s: %w", old.Name, err)
+	}
 	if err := t.checkLiveChanges(old, cfg); err != nil {
 		return fmt.Errorf("reloading %s: %w", old.Name, err)
 	}
