@@ -54,7 +54,7 @@ PersistentKeepalive = 25
 }
 
 // The mission's own command: `wgu up -c wg0.conf` in the directory that
-// holds wg0.conf. wg0.conf is a valid interface name too, but after -c it
+// holds wg0.conf (and reload, strip and down with -c wg0.conf). wg0.conf is a valid interface name too, but after -c it
 // is a file. The interface is really called wg0, so the root variant runs
 // in a mount namespace with a private /run/wireguard: other tests'
 // sockets and ours do not meet.
@@ -71,6 +71,8 @@ cd "$2"
 for i in $(seq 50); do ping -n -c 1 -W 1 "$3" >/dev/null && break; done
 ping -n -c 1 -W 2 "$3"
 "$1" show wg0
+"$1" reload -c wg0.conf
+"$1" strip -c wg0.conf | grep -q '^PrivateKey = '
 "$1" down -c wg0.conf
 if ip link show wg0 2>/dev/null; then echo "wg0 still exists"; exit 1; fi
 if [ -n "$(ls /run/wireguard)" ]; then ls -l /run/wireguard; exit 1; fi
@@ -106,6 +108,8 @@ cd "$2"
 for i in $(seq 50); do "$1" ping -c 1 -W 1s -I wg0 "$3" >/dev/null && break; done
 "$1" ping -c 1 -W 2s -I wg0 "$3"
 "$1" show wg0
+"$1" reload -c wg0.conf
+"$1" strip -c wg0.conf | grep -q '^PrivateKey = '
 "$1" down -c wg0.conf
 if [ -e "$XDG_RUNTIME_DIR/wireguard/wg0.sock" ]; then echo "socket left"; exit 1; fi
 echo all-done`
