@@ -82,6 +82,10 @@ func listenControl(dir, name string, t *Tunnel, log *slog.Logger) (*controlServe
 
 func (s *controlServer) serve(c net.Conn, t *Tunnel) {
 	defer c.Close()
+	if err := checkPeer(c); err != nil {
+		t.log.Warn("control socket", "err", err)
+		return // closed without an answer
+	}
 	// A request is small and quick; a stuck client must not hold Close up.
 	c.SetDeadline(time.Now().Add(time.Minute))
 	sc := bufio.NewScanner(c)
@@ -158,6 +162,17 @@ func DialControl(ctx context.Context, explicitDir, name string) (*ControlClient,
 		}
 	}
 	return nil, fmt.Errorf("%s: no wgu control socket: %w", name, ErrNoInterface)
+}
+
+// dialControlIn connects to the control socket of interface name in dir
+// only.
+func dialControlIn(ctx context.Context, dir, name string) (*ControlClient, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", ControlPath(dir, name))
+	if err != nil {
+		return nil, err
+	}
+	return &ControlClient{conn: c, sc: bufio.NewScanner(c)}, nil
 }
 
 // Do sends one request and reads its reply; a reply carrying an error is
