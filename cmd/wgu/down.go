@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
+	"io/fs"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/wgu-project/wgu/internal/rundir"
 	"github.com/wgu-project/wgu/tunnel"
 )
 
@@ -38,16 +38,33 @@ func runDown(c *cli.Context) error {
 	}
 	log := newLogger(os.Stderr)
 	st, err := tunnel.ReadState(dir, name)
-	if err == nil && st.ProcessAlive() {
-		// The daemon runs PreDown, SaveConfig and PostDown itself.
-		if err := stopProcess(st.PID); err != nil {
-			return err
-		}
-		return tunnel.Cleanup(c.Context, log, dir, name)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// A forged or damaged state is not acted on at all.
+		return err
 	}
-	// The daemon is gone: undo what it left, with the hooks around it.
+	if st != nil {
+		daemon, err := st.OpenDaemon(c.Context, dir, name)
+		if err != nil {
+			log.Warn("not signalling the process the state names: it is not the daemon", "err", err)
+		}
+		if daemon != nil {
+			// The daemon runs PreDown, SaveConfig and PostDown itself.
+			if err := tunnel.StopDaemon(daemon, stopTimeout); err != nil {
+				return err
+			}
+			return tunnel.Cleanup(c.Context, log, dir, name)
+		}
+	}
+	// The daemon is gone: undo what it left, with the hooks around it. A
+	// config path taken from the state runs hooks only if the file is one
+	// that only root or this user can change.
 	if st != nil && st.ConfigPath != "" {
-		path = st.ConfigPath
+		if err := rundir.CheckFile(st.ConfigPath); err != nil {
+			log.Warn("not running PreDown/PostDown from the config the state names", "err", err)
+			path = ""
+		} else {
+			path = st.ConfigPath
+		}
 	}
 	var cfg *tunnel.Config
 	if path != "" {
@@ -76,26 +93,6 @@ func downTarget(c *cli.Context) (name, path string, err error) {
 		return "", "", err
 	}
 	return c.Args().First(), "", nil
-}
-
-// stopProcess sends SIGTERM and waits for the process to exit, killing it
-// if it takes longer than stopTimeout.
-func stopProcess(pid int) error {
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		if errors.Is(err, syscall.ESRCH) {
-			return nil
-		}
-		return fmt.Errorf("stopping process %d: %w", pid, err)
-	}
-	deadline := time.Now().Add(stopTimeout)
-	for time.Now().Before(deadline) {
-		if !tunnel.ProcessAlive(pid) {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
-	return fmt.Errorf("process %d did not stop within %s; killed", pid, stopTimeout)
 }
 
 // runHookStage runs hooks for an interface whose daemon is gone.
