@@ -3,10 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -72,6 +74,34 @@ func TestTrustFallbackRunDirOfAnotherUser(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(planted); len(entries) > 0 {
 		t.Errorf("wgu created %v in the other user's directory", entries)
+	}
+
+	// The attacker's socket there must not be taken for the user's
+	// interface: `wgu set` would send it a private key.
+	sock := filepath.Join(planted, name+".sock")
+	os.Remove(sock) // a daemon's that went on anyway
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := os.Chmod(sock, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	ns.Run(ctx, rootlessArgs("env", "-u", "XDG_RUNTIME_DIR", "TMPDIR="+tmp, wguBinary(t), "show", name)...)
+	if n := accepted.Load(); n > 0 {
+		t.Errorf("wgu show connected %d times to a socket in another user's directory", n)
 	}
 }
 

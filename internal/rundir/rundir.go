@@ -315,3 +315,30 @@ func CheckFile(path string) error {
 	}
 	return nil
 }
+
+// Readable reports whether a client may look for sockets and state in dir
+// (another process's run directory): it is not a symlink, root or this
+// user owns it, and nobody else may write to it, so whatever is in it was
+// put there by root or this user. A missing directory is an error too.
+func Readable(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return untrusted(dir, "is a symlink")
+	case !fi.IsDir() || !ok:
+		return untrusted(dir, "is not a directory")
+	case st.Uid != 0 && st.Uid != uint32(os.Geteuid()):
+		return untrusted(dir, fmt.Sprintf("is owned by uid %d", st.Uid))
+	case fi.Mode().Perm()&0o022 != 0:
+		return untrusted(dir, fmt.Sprintf("is writable by group or others (mode %04o)", fi.Mode().Perm()))
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	return checkAncestors(abs, dir)
+}

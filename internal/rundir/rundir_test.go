@@ -197,3 +197,28 @@ func writeFile(t *testing.T, p, text string) {
 		t.Fatal(err)
 	}
 }
+
+func TestReadable(t *testing.T) {
+	requireRoot(t)
+	ok := privateDir(t)
+	if err := Readable(ok); err != nil {
+		t.Fatalf("own 0700 directory: %v", err)
+	}
+	if err := os.Chmod(ok, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := Readable(ok); err != nil {
+		t.Fatalf("own 0755 directory (others cannot write): %v", err)
+	}
+	theirs := filepath.Join(privateDir(t), "wgu-0")
+	mkdir(t, theirs, 0o700)
+	chown(t, theirs, nobody)
+	if err := Readable(theirs); err == nil {
+		t.Fatal("another user's directory is readable for clients")
+	}
+	open := filepath.Join(privateDir(t), "open")
+	mkdir(t, open, 0o777)
+	if err := Readable(open); err == nil {
+		t.Fatal("a world-writable directory is readable for clients")
+	}
+}
