@@ -158,6 +158,10 @@ func DialControl(ctx context.Context, explicitDir, name string) (*ControlClient,
 	for _, dir := range RunDirs(explicitDir) {
 		c, err := d.DialContext(ctx, "unix", ControlPath(dir, name))
 		if err == nil {
+			if err := checkServer(c, ControlPath(dir, name)); err != nil {
+				c.Close()
+				return nil, err
+			}
 			return &ControlClient{conn: c, sc: bufio.NewScanner(c)}, nil
 		}
 	}
@@ -170,6 +174,10 @@ func dialControlIn(ctx context.Context, dir, name string) (*ControlClient, error
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", ControlPath(dir, name))
 	if err != nil {
+		return nil, err
+	}
+	if err := checkServer(c, ControlPath(dir, name)); err != nil {
+		c.Close()
 		return nil, err
 	}
 	return &ControlClient{conn: c, sc: bufio.NewScanner(c)}, nil

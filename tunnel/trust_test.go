@@ -304,25 +304,7 @@ func TestSocketsRefuseOtherUsers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The test binary, where nobody may run it.
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := os.MkdirTemp("", "wgu-peer-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(pub)
-	if err := os.Chmod(pub, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	copyExe := filepath.Join(pub, "tunnel.test")
-	if b, err := os.ReadFile(exe); err != nil {
-		t.Fatal(err)
-	} else if err := os.WriteFile(copyExe, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	copyExe := publicTestBinary(t)
 	ask := func(uid uint32, path, request string) string {
 		cmd := exec.Command(copyExe, "-test.run=^TestPeerHelper$")
 		cmd.Env = append(os.Environ(), peerHelperEnv+"="+path, peerHelperReqEnv+"="+request)
@@ -346,9 +328,71 @@ func TestSocketsRefuseOtherUsers(t *testing.T) {
 	}
 }
 
+// publicTestBinary copies the test binary where another user may run it.
+func publicTestBinary(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := os.MkdirTemp("", "wgu-peer-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(pub) })
+	if err := os.Chmod(pub, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	copyExe := filepath.Join(pub, "tunnel.test")
+	if b, err := os.ReadFile(exe); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(copyExe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return copyExe
+}
+
+// TestClientsRefusePlantedSocket: another user (uid 65533) serves a socket
+// where a user's (uid 65534) client looks for an interface. The UAPI and
+// control clients must not talk to it.
+func TestClientsRefusePlantedSocket(t *testing.T) {
+	requireRoot(t)
+	exe := publicTestBinary(t)
+	dir := filepath.Dir(exe) // 0777: anyone could have put a socket there
+	sock := SocketPath(dir, "wgtrust6")
+	ctl := ControlPath(dir, "wgtrust6")
+	planter := exec.Command(exe, "-test.run=^TestPeerHelper$")
+	planter.Env = append(os.Environ(), peerHelperModeEnv+"=plant", peerHelperEnv+"="+sock+","+ctl)
+	planter.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobodyUID - 1, Gid: nobodyUID - 1}}
+	stdout, err := planter.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := planter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { planter.Process.Kill(); planter.Wait() }()
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); !strings.Contains(line, "planted") {
+		t.Fatalf("planter: %q", line)
+	}
+	victim := exec.Command(exe, "-test.run=^TestPeerHelper$")
+	victim.Env = append(os.Environ(), peerHelperModeEnv+"=client", peerHelperEnv+"="+dir)
+	victim.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobodyUID, Gid: nobodyUID}}
+	out, err := victim.CombinedOutput()
+	if err != nil {
+		t.Fatalf("client helper: %v\n%s", err, out)
+	}
+	for _, what := range []string{"uapi", "control"} {
+		if !strings.Contains(string(out), what+": refused: ") || !strings.Contains(string(out), "served by uid 65533") {
+			t.Fatalf("the %s client talked to another user's socket:\n%s", what, out)
+		}
+	}
+}
+
 const (
-	peerHelperEnv    = "WGU_TEST_PEER_SOCKET"
-	peerHelperReqEnv = "WGU_TEST_PEER_REQUEST"
+	peerHelperEnv     = "WGU_TEST_PEER_SOCKET"
+	peerHelperReqEnv  = "WGU_TEST_PEER_REQUEST"
+	peerHelperModeEnv = "WGU_TEST_PEER_MODE"
 )
 
 // TestPeerHelper is the client TestSocketsRefuseOtherUsers runs as another
@@ -356,7 +400,46 @@ const (
 func TestPeerHelper(t *testing.T) {
 	path := os.Getenv(peerHelperEnv)
 	if path == "" {
-		t.Skip("helper for TestSocketsRefuseOtherUsers")
+		t.Skip("helper for TestSocketsRefuseOtherUsers and TestClientsRefusePlantedSocket")
+	}
+	switch os.Getenv(peerHelperModeEnv) {
+	case "plant": // serve the given sockets to anyone, answering nothing
+		for _, p := range strings.Split(path, ",") {
+			ln, err := net.Listen("unix", p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(p, 0o777)
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go io.Copy(io.Discard, c)
+				}
+			}()
+		}
+		fmt.Println("planted")
+		time.Sleep(time.Minute)
+		return
+	case "client": // what `wgu show` and `wgu ping` do with --run-dir path
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if _, err := GetStatus(ctx, SocketPath(path, "wgtrust6")); err != nil {
+			fmt.Printf("uapi: refused: %v\n", err)
+		} else {
+			fmt.Println("uapi: talked")
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if c, err := DialControl(ctx, path, "wgtrust6"); err != nil {
+			fmt.Printf("control: refused: %v\n", err)
+		} else {
+			c.Close()
+			fmt.Println("control: talked")
+		}
+		return
 	}
 	c, err := net.Dial("unix", path)
 	if err != nil {
