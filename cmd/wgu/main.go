@@ -30,6 +30,7 @@ func main() {
 			reloadCommand(),
 			pingCommand(),
 			showCommand(),
+			doctorCommand(),
 			showconfCommand(),
 			setCommand(),
 			setconfCommand(),
