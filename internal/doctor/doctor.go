@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 
+	"net/netip"
+
 	"github.com/vishvananda/netlink"
+
+	"github.com/wgu-project/wgu/internal/pathmtu"
 
 	"github.com/wgu-project/wgu/tunnel"
 )
@@ -13,7 +17,9 @@ import (
 // stable order: config, reachability, host, MTU, rootless.
 func Run(ctx context.Context, t *Target, o Options) []Result {
 	env := newEnvironment(ctx, o)
-	return run(t, env, probePathMTU)
+	return run(t, env, func(dst netip.AddrPort, size int) (int, error) {
+		return pathmtu.Probe(dst, size, 3, pathmtu.DefaultWait)
+	})
 }
 
 func run(t *Target, env *environment, probe pathMTUProber) []Result {
