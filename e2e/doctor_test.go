@@ -228,6 +228,13 @@ func TestDoctor(t *testing.T) {
 		runDoctor(ctx, t, d.phone, "-c", conf).expect(t, "outside every peer's AllowedIPs", "config.address")
 		runDoctor(ctx, t, d.phone, "-c", conf, "--peer-config", d.hubConf).
 			expect(t, "do not include the hub's", "config.allowedips")
+
+		// The human output: one line per check, exit status 1 for a ✘.
+		out, _, err := wgu(ctx, t, d.phone, "doctor", "--timeout", doctorTimeout, "-c", conf, "-c", d.hubConf)
+		if err == nil || !strings.Contains(out, "✘ config.allowedips") || !strings.Contains(out, "✔ reach.handshake") {
+			t.Errorf("wgu doctor -c %s -c %s: %v\n%s", conf, d.hubConf, err, out)
+		}
+		t.Logf("human output:\n%s", out)
 	})
 
 	t.Run("missing keepalive behind the NAT", func(t *testing.T) {

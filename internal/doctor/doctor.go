@@ -36,8 +36,9 @@ func run(t *Target, env *environment, probe pathMTUProber) []Result {
 		rs = append(rs, checkHost(t, env)...)
 	}
 	rs = append(rs, checkFirewall(env.ctx, listenPort(t))...)
-	ifMTU, from := interfaceMTU(t, env, endpoints)
-	rs = append(rs, checkMTU(t, env, ifMTU, from, endpoints, probe)...)
+	ifMTU, desc := interfaceMTU(t, env, endpoints)
+	fitsAtUp := t.Running == nil && t.Config.Interface.MTU == 0
+	rs = append(rs, checkMTU(ifMTU, desc, fitsAtUp, endpoints, probe)...)
 	if t.isRootless() {
 		rs = append(rs, checkRootless(t)...)
 	}
@@ -93,20 +94,21 @@ func runningEndpoints(t *Target) []reachTarget {
 	return out
 }
 
-// interfaceMTU is the MTU the tunnel has or will have: the link's in TUN
-// mode; the config's, else wg-quick's rule (the smallest route MTU
-// towards the endpoints, minus 80) for a TUN not up, else 1420.
+// interfaceMTU is the MTU the tunnel has or will have, and where it comes
+// from: the link's in TUN mode; the config's; else wg-quick's rule (the
+// smallest route MTU towards the endpoints, minus 80) for a TUN not up;
+// else 1420.
 func interfaceMTU(t *Target, env *environment, endpoints []reachTarget) (int, string) {
 	if t.Running != nil && t.Running.Link != "" {
 		if l, err := netlink.LinkByName(t.Running.Link); err == nil {
-			return l.Attrs().MTU, " of " + t.Running.Link
+			return l.Attrs().MTU, fmt.Sprintf("MTU %d of %s", l.Attrs().MTU, t.Running.Link)
 		}
 	}
 	if m := t.Config.Interface.MTU; m > 0 {
-		return m, " from the config"
+		return m, fmt.Sprintf("MTU = %d in the config", m)
 	}
 	if t.isRootless() {
-		return defaultMTU, ", the default"
+		return defaultMTU, fmt.Sprintf("the default MTU %d", defaultMTU)
 	}
 	best := 0
 	for _, e := range endpoints {
@@ -115,7 +117,7 @@ func interfaceMTU(t *Target, env *environment, endpoints []reachTarget) (int, st
 		}
 	}
 	if best == 0 {
-		return defaultMTU, ", the default"
+		return defaultMTU, fmt.Sprintf("the default MTU %d", defaultMTU)
 	}
-	return best - autoMTUGap, fmt.Sprintf(", automatic: route MTU %d - %d", best, autoMTUGap)
+	return best - autoMTUGap, fmt.Sprintf("MTU %d: route MTU %d - %d", best-autoMTUGap, best, autoMTUGap)
 }

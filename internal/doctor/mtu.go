@@ -33,29 +33,35 @@ type pathMTUProber func(dst netip.AddrPort, size int) (int, error)
 
 // checkMTU compares each endpoint's path MTU with the interface MTU plus
 // WireGuard's overhead: a tunnel packet bigger than the path is dropped
-// (or fragmented, if the path allows), and TCP through it stalls.
-func checkMTU(t *Target, env *environment, ifMTU int, mtuFrom string, endpoints []reachTarget, probe pathMTUProber) []Result {
+// (or fragmented, if the path allows), and TCP through it stalls. mtuDesc
+// says where ifMTU comes from; fitsAtUp is true for a config that is not up
+// and sets no MTU, which `wgu up` fits to the probed path itself.
+func checkMTU(ifMTU int, mtuDesc string, fitsAtUp bool, endpoints []reachTarget, probe pathMTUProber) []Result {
 	var rs []Result
 	for _, e := range endpoints {
 		if !e.addr.IsValid() {
 			continue
 		}
-		need := ifMTU + overhead(e.addr.Addr())
+		oh := overhead(e.addr.Addr())
+		need := ifMTU + oh
 		pmtu, err := probe(e.addr, need)
 		if err != nil {
 			rs = append(rs, warn(mtuID, e.name, fmt.Sprintf("could not measure the path MTU to %s: %v", e.shown, err), ""))
 			continue
 		}
 		if pmtu >= need {
-			rs = append(rs, ok(mtuID, e.name, fmt.Sprintf("path MTU to %s is %d: tunnel packets (MTU %d%s + %d = %d) fit", e.shown, pmtu, ifMTU, mtuFrom, overhead(e.addr.Addr()), need)))
+			rs = append(rs, ok(mtuID, e.name, fmt.Sprintf("path MTU to %s is %d: tunnel packets of up to %d bytes (%s, + %d) fit", e.shown, pmtu, need, mtuDesc, oh)))
 			continue
 		}
-		// The smaller of the v4 and v6 answers is safe for a peer that may
-		// roam between families; here we know the family.
-		fit := pmtu - overhead(e.addr.Addr())
+		fit := pmtu - oh
+		if fitsAtUp {
+			rs = append(rs, ok(mtuID, e.name, fmt.Sprintf("path MTU to %s is %d, below the %d bytes of %s (+ %d): `wgu up` will set MTU %d to fit (with wg-quick, set MTU = %d)",
+				e.shown, pmtu, need, mtuDesc, oh, fit, fit)))
+			continue
+		}
 		rs = append(rs, fail(mtuID, e.name,
-			fmt.Sprintf("path MTU to %s is %d, but tunnel packets are up to %d (MTU %d%s + %d): big packets are dropped and TCP stalls",
-				e.shown, pmtu, need, ifMTU, mtuFrom, overhead(e.addr.Addr())),
+			fmt.Sprintf("path MTU to %s is %d, but tunnel packets are up to %d bytes (%s, + %d): big packets are dropped and TCP stalls",
+				e.shown, pmtu, need, mtuDesc, oh),
 			fmt.Sprintf("MTU = %d in [Interface] (on both sides)", fit)))
 	}
 	return rs
