@@ -246,6 +246,20 @@ func TestDoctor(t *testing.T) {
 		runDoctor(ctx, t, d.homelab, "-c", conf).expect(t, "behind NAT", "config.keepalive")
 	})
 
+	t.Run("open proxy on a running netstack spoke", func(t *testing.T) {
+		text := strings.Replace(d.phoneConfig(d.hubKey.Public, "10.0.0.0/24"), "[Peer]", "DNS = 10.0.0.1\n\n[Peer]", 1)
+		conf := writeConfig(t, d.dir, d.lab.IfName("rl"), text+"\n[Socks5]\nBindAddress = 0.0.0.0:1080\n")
+		mustWgu(ctx, t, d.phone, "up", "--mode", "netstack", "-c", conf)
+		defer mustWgu(ctx, t, d.phone, "down", d.lab.IfName("rl"))
+		rep := runDoctor(ctx, t, d.phone, d.lab.IfName("rl"))
+		rep.expect(t, "BindAddress = 127.0.0.1:1080", "rootless.bind")
+		for _, id := range []string{"reach.handshake", "rootless.rundir", "rootless.dns"} {
+			if !slicesContainsID(rep.Results, id) {
+				t.Errorf("no %s check on a running netstack interface:\n%s", id, rep)
+			}
+		}
+	})
+
 	t.Run("duplicated AllowedIPs", func(t *testing.T) {
 		conf := writeConfig(t, d.dir, "dup", d.hubConfig(fmt.Sprintf(`
 [Peer]
@@ -279,4 +293,13 @@ func measureMTUTransfer(t *testing.T, ctx context.Context, d *doctorLab, wantMTU
 	}
 	t.Logf("MTU measurement: 2 MB home lab → hub, tunnel MTU %s, 1400-byte link: arrived in %.2f s", mtu, time.Since(start).Seconds())
 	return true
+}
+
+func slicesContainsID(rs []doctorResult, id string) bool {
+	for _, r := range rs {
+		if r.ID == id {
+			return true
+		}
+	}
+	return false
 }
