@@ -3,6 +3,7 @@ package doctor
 import (
 	"fmt"
 	"net/netip"
+	"sync"
 )
 
 const mtuID = "mtu.path"
@@ -37,14 +38,33 @@ type pathMTUProber func(dst netip.AddrPort, size int) (int, error)
 // says where ifMTU comes from; fitsAtUp is true for a config that is not up
 // and sets no MTU, which `wgu up` fits to the probed path itself.
 func checkMTU(ifMTU int, mtuDesc string, fitsAtUp bool, endpoints []reachTarget, probe pathMTUProber) []Result {
+	// Each probe waits for an ICMP answer that a good path never sends:
+	// probe all endpoints at once.
+	type answer struct {
+		pmtu int
+		err  error
+	}
+	answers := make([]answer, len(endpoints))
+	var wg sync.WaitGroup
+	for i, e := range endpoints {
+		if !e.addr.IsValid() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i].pmtu, answers[i].err = probe(e.addr, ifMTU+overhead(e.addr.Addr()))
+		}()
+	}
+	wg.Wait()
 	var rs []Result
-	for _, e := range endpoints {
+	for i, e := range endpoints {
 		if !e.addr.IsValid() {
 			continue
 		}
 		oh := overhead(e.addr.Addr())
 		need := ifMTU + oh
-		pmtu, err := probe(e.addr, need)
+		pmtu, err := answers[i].pmtu, answers[i].err
 		if err != nil {
 			rs = append(rs, warn(mtuID, e.name, fmt.Sprintf("could not measure the path MTU to %s: %v", e.shown, err), ""))
 			continue
