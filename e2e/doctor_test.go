@@ -168,6 +168,13 @@ func TestDoctor(t *testing.T) {
 		runDoctor(ctx, t, d.hub, d.hubIf).expect(t, fmt.Sprintf("udp dport %d drop", hubPort), "host.firewall")
 	})
 
+	t.Run("a hub's peer that never dialled in", func(t *testing.T) {
+		ghost := newKeyPair(t)
+		mustWgu(ctx, t, d.hub, "set", d.hubIf, "peer", ghost.Public, "allowed-ips", "10.0.0.9/32")
+		defer mustWgu(ctx, t, d.hub, "set", d.hubIf, "peer", ghost.Public, "remove")
+		runDoctor(ctx, t, d.hub, d.hubIf).expect(t, "never completed a handshake", "reach.handshake")
+	})
+
 	t.Run("1400-byte link between hub and spoke", func(t *testing.T) {
 		setMTU := func(mtu string) {
 			d.router.MustRun("ip", "link", "set", d.routerWANIf, "mtu", mtu)
@@ -219,6 +226,8 @@ func TestDoctor(t *testing.T) {
 		conf := writeConfig(t, d.dir, "wrongkey", d.phoneConfig(newKeyPair(t).Public, "10.0.0.0/24"))
 		rep := runDoctor(ctx, t, d.phone, "-c", conf, "--peer-config", d.hubConf)
 		rep.expect(t, "PublicKey = "+d.hubKey.Public, "config.peer-key", "reach.handshake")
+		// The silence is put down to the same cause.
+		rep.expect(t, "as expected: the keys do not match", "config.peer-key", "reach.handshake")
 		// Without the hub's config, doctor can only see the silence.
 		runDoctor(ctx, t, d.phone, "-c", conf).expect(t, "the key is wrong", "reach.handshake")
 	})

@@ -23,10 +23,16 @@ type reachTarget struct {
 	addr     netip.AddrPort // resolved endpoint
 	shown    string         // the endpoint as the user wrote it
 	dialsOut bool           // the endpoint is configured here (not learned)
+	keyFault bool           // the other side's config shows the keys do not match
 }
 
 // noAnswer is the finding for a handshake that got no response.
 func noAnswer(r reachTarget, timeout time.Duration, own tunnel.Key) Result {
+	if r.keyFault {
+		return fail(reachID, r.name,
+			fmt.Sprintf("no answer from %s within %s, as expected: the keys do not match (config.peer-key)", r.shown, seconds(timeout)),
+			"correct the PublicKey as config.peer-key says")
+	}
 	return fail(reachID, r.name,
 		fmt.Sprintf("no answer from %s within %s: the port is closed, filtered, or the key is wrong", r.shown, seconds(timeout)),
 		fmt.Sprintf("on the peer: check it is up and listens on UDP %d (`wgu show`), that no firewall drops that port (`wgu doctor` there), "+
@@ -56,7 +62,7 @@ func checkReachOffline(t *Target, env *environment) []Result {
 				"fix the host name in Endpoint, or use the peer's IP address"))
 			continue
 		}
-		targets = append(targets, reachTarget{name: t.peer(i), peer: p, addr: ap, shown: p.Endpoint.String(), dialsOut: true})
+		targets = append(targets, reachTarget{name: t.peer(i), peer: p, addr: ap, shown: p.Endpoint.String(), dialsOut: true, keyFault: t.keyFault(i)})
 	}
 	if len(targets) == 0 {
 		if len(rs) == 0 {
@@ -200,6 +206,21 @@ func endpointAddr(e tunnel.Endpoint) netip.AddrPort {
 		return netip.AddrPort{}
 	}
 	return netip.AddrPortFrom(a, e.Port)
+}
+
+// keyFault says whether another side's config shows that the keys between
+// this side and its peer i do not match (see checkPair).
+func (t *Target) keyFault(i int) bool {
+	for _, o := range t.Others {
+		si := peerFor(t.Side, o)
+		if si < 0 && guessPeerFor(t.Side, o) == i {
+			return true
+		}
+		if si == i && peerFor(o, t.Side) < 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // nameByKey names a running peer by the config's [Peer] with its key, and
