@@ -80,7 +80,7 @@ func checkMTU(ifMTU int, mtuDesc string, fitsAtUp bool, endpoints []reachTarget,
 			continue
 		}
 		rs = append(rs, fail(mtuID, e.name,
-			fmt.Sprintf("path MTU to %s is %d, but tunnel packets are up to %d bytes (%s, + %d): big packets are dropped and TCP stalls",
+			fmt.Sprintf("path MTU to %s is %d, but tunnel packets are up to %d bytes (%s, + %d): big tunnel packets are dropped or fragmented, and TCP through the tunnel can stall",
 				e.shown, pmtu, need, mtuDesc, oh),
 			fmt.Sprintf("MTU = %d in [Interface] (on both sides)", fit)))
 	}
