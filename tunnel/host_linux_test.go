@@ -102,6 +102,11 @@ func nsSnapshot() (string, error) {
 		return "", err
 	}
 	lines = append(lines, "src_valid_mark "+strings.TrimSpace(string(svm)))
+	redirects, err := os.ReadFile(sendRedirectsAllPath)
+	if err != nil {
+		return "", err
+	}
+	lines = append(lines, "send_redirects "+strings.TrimSpace(string(redirects)))
 	if nft, err := exec.LookPath("nft"); err == nil {
 		out, err := exec.Command(nft, "list", "ruleset").CombinedOutput()
 		if err != nil {
@@ -489,6 +494,87 @@ func TestUndoAfterLinkGone(t *testing.T) {
 		return addTestTUN(t, "wgt0", 1500)
 	})
 	f.undo(t, st)
+	f.assertRestored(t)
+}
+
+// TestConfigureHostTakesOverCrashed is a restart after a crash: the new
+// ConfigureHost takes over the dead process's rules, kill switch, nftables
+// tables and sysctls instead of adding them again, and the two states'
+// Undo restore the namespace.
+func TestConfigureHostTakesOverCrashed(t *testing.T) {
+	f := newHostFixture(t)
+	cfg := &Config{Name: "wgt0", Interface: Interface{Addresses: mustPrefixes(t, "10.9.0.2/32", "fd00:9::2/128")},
+		Peers: []Peer{{AllowedIPs: mustPrefixes(t, "0.0.0.0/0", "::/0")}}}
+	first, err := f.configure(t, cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.KillSwitch) != 2 || !first.SendRedirectsChanged {
+		t.Fatalf("first state: kill switch %v, send_redirects changed %v", first.KillSwitch, first.SendRedirectsChanged)
+	}
+	var dead HostState // as the next process reads it from the state file
+	if b, err := json.Marshal(first); err != nil || json.Unmarshal(b, &dead) != nil {
+		t.Fatalf("state round trip: %v", err)
+	}
+	f.ns.run(t, func() error {
+		link, err := netlink.LinkByName("wgt0")
+		if err != nil {
+			return err
+		}
+		if err := netlink.LinkDel(link); err != nil {
+			return err
+		}
+		// With the link gone, table 51820 holds only the kill switch.
+		routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: defaultPolicyTable}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return err
+		}
+		if len(routes) != 2 || routes[0].Type != unix.RTN_UNREACHABLE || routes[1].Type != unix.RTN_UNREACHABLE {
+			t.Errorf("table %d after the link died: %v, want the two unreachable defaults", defaultPolicyTable, routes)
+		}
+		return addTestTUN(t, "wgt0", 1500)
+	})
+	dead.Routes, dead.Addresses, dead.MTUBefore, dead.BroughtUp = nil, nil, 0, false
+
+	var second *HostState
+	f.ns.run(t, func() (err error) {
+		second, err = ConfigureHost(context.Background(), testLogger(t), HostParams{
+			Interface: "wgt0", Config: cfg, SetFwMark: func(uint32) error { return nil }, Previous: &dead,
+		})
+		return err
+	})
+	if second.FwMark != first.FwMark {
+		t.Errorf("fwmark %d after the restart, want the dead process's %d", second.FwMark, first.FwMark)
+	}
+	f.ns.run(t, func() error {
+		for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+			rules, err := netlink.RuleList(family)
+			if err != nil {
+				return err
+			}
+			var notMark, suppress int
+			for _, r := range rules {
+				if r.Table == int(first.FwMark) && r.Invert {
+					notMark++
+				}
+				if r.Table == unix.RT_TABLE_MAIN && r.SuppressPrefixlen == 0 {
+					suppress++
+				}
+			}
+			if notMark != 1 || suppress != 1 {
+				t.Errorf("family %d after the restart: %d not-fwmark and %d suppress rules, want 1 each", family, notMark, suppress)
+			}
+		}
+		return nil
+	})
+	if len(dead.Rules)+len(dead.KillSwitch)+len(dead.NftTables) != 0 || dead.SrcValidMarkChanged || dead.SendRedirectsChanged {
+		t.Errorf("left to the dead process's undo: %+v", dead)
+	}
+	if !second.SrcValidMarkChanged || second.SrcValidMarkOld != "0" || !second.SendRedirectsChanged || second.SendRedirectsOld != "1" {
+		t.Errorf("sysctl records not taken over: %+v", second)
+	}
+	f.undo(t, &dead)
+	f.undo(t, second)
 	f.assertRestored(t)
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -59,6 +60,10 @@ func (s *HostState) addNftTable(ctx context.Context, log *slog.Logger, link netl
 	tbl := NftTable{Family: family, Name: nftTableName(s.Link)}
 	// Recorded first: if nft fails half-way, removing the table is still right.
 	s.NftTables = append(s.NftTables, tbl)
+	if s.prev != nil {
+		// The script below replaces the predecessor's table of that name.
+		s.prev.NftTables = slices.DeleteFunc(s.prev.NftTables, func(x NftTable) bool { return x == tbl })
+	}
 	log.Info("adding nftables table", "family", family, "table", tbl.Name)
 	return runNft(ctx, nft, nftSetupScript(tbl, s.Link, local, mark))
 }

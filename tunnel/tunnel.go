@@ -116,6 +116,10 @@ type Tunnel struct {
 
 	ddns ddnsRunner // re-resolves host-name endpoints
 
+	// prev is what a crashed predecessor left on the host, until Up has
+	// taken over what it wants and undone the rest.
+	prev *HostState
+
 	closeOnce sync.Once
 	closeErr  error
 	done      chan struct{}
@@ -154,6 +158,10 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 			t.closeUnused()
 			return nil, err
 		}
+		if t.prev, err = takeOverCrashed(ctx, log, o.runDir, cfg.Name); err != nil {
+			t.closeUnused()
+			return nil, err
+		}
 	}
 
 	defer func() {
@@ -175,6 +183,13 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 		if err := t.configureHost(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if t.prev != nil {
+		// What the predecessor left and this configuration does not want.
+		if err := t.prev.Undo(context.WithoutCancel(ctx), log); err != nil {
+			log.Warn("undoing what the previous process left", "err", err)
+		}
+		t.prev = nil
 	}
 	if !o.userspace.noHost { // else the link's state drives the device
 		if err := t.dev.Up(); err != nil {
@@ -271,6 +286,7 @@ func (t *Tunnel) configureHost(ctx context.Context) error {
 		Interface:     name,
 		Config:        t.cfg,
 		EndpointAddrs: endpoints,
+		Previous:      t.prev,
 		SetFwMark: func(mark uint32) error {
 			return t.dev.IpcSet(fmt.Sprintf("fwmark=%d\n", mark))
 		},
@@ -352,6 +368,9 @@ func (t *Tunnel) teardown() error {
 	t.svcs.close()
 	if t.host != nil {
 		errs = append(errs, t.host.Undo(context.Background(), t.log))
+	}
+	if t.prev != nil {
+		errs = append(errs, t.prev.Undo(context.Background(), t.log))
 	}
 	if t.dev != nil {
 		t.dev.Close() // closes the TUN too
