@@ -153,6 +153,10 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 		t.closeUnused()
 		return nil, err
 	}
+	if err := checkListenPort(cfg, o.configPath); err != nil {
+		t.closeUnused()
+		return nil, err
+	}
 	if o.runDir != "" {
 		if err := claimSocket(o.runDir, cfg.Name); err != nil {
 			t.closeUnused()
@@ -194,6 +198,13 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 	if !o.userspace.noHost { // else the link's state drives the device
 		if err := t.dev.Up(); err != nil {
 			return nil, fmt.Errorf("bringing device up: %w", err)
+		}
+		// Taken since checkListenPort looked: wireguard-go fell back to a
+		// random port.
+		if want := cfg.Interface.ListenPort; want != 0 {
+			if st, err := t.Status(); err == nil && st.ListenPort != want {
+				return nil, listenPortInUse(o.configPath, want)
+			}
 		}
 	}
 	if err := t.startServices(); err != nil {
