@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,9 +29,15 @@ func runHooks(ctx context.Context, stage, ifname string, hooks []string, out io.
 		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", cmdline)
 		cmd.Stdout = io.MultiWriter(out, &captured)
 		cmd.Stderr = cmd.Stdout
+		killGroupOnCancel(cmd)
 		err := cmd.Run()
-		if err == nil {
+		if err == nil || errors.Is(err, exec.ErrWaitDelay) && ctx.Err() == nil {
+			// (Something the hook left running in the background still
+			// holds its output: not a failure.)
 			continue
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s hook `%s' stopped: %w", stage, cmdline, ctx.Err())
 		}
 		uid := os.Geteuid()
 		if uid == 0 {
