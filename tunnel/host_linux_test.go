@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -789,17 +790,21 @@ func TestConfigureHostWithoutTools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Resolvconf != "" || len(st.NftTables) != 0 {
-		t.Errorf("recorded tools that are not there: %+v", st)
+	if st.Resolvconf != "" {
+		t.Errorf("recorded resolvconf, which is not there: %+v", st)
 	}
 	if len(st.Rules) != 2 || len(st.Routes) != 1 || !st.SrcValidMarkChanged {
-		t.Errorf("policy routing incomplete without nft: %+v", st)
+		t.Errorf("policy routing incomplete without tools: %+v", st)
+	}
+	// nftables is spoken to over netlink: no nft command needed.
+	if want := []NftTable{{Family: "ip", Name: "wgu-wgt0"}}; !slices.Equal(st.NftTables, want) {
+		t.Errorf("nft tables recorded %v, want %v", st.NftTables, want)
 	}
 	if nftErr == nil {
 		f.ns.run(t, func() error {
 			out, err := exec.Command(nft, "list", "tables").CombinedOutput()
-			if err != nil || len(strings.TrimSpace(string(out))) != 0 {
-				return fmt.Errorf("nft tables present: %s (%v)", out, err)
+			if err != nil || strings.TrimSpace(string(out)) != "table ip wgu-wgt0" {
+				return fmt.Errorf("nft list tables: %s (%v), want the table ip wgu-wgt0", out, err)
 			}
 			return nil
 		})
@@ -807,4 +812,99 @@ func TestConfigureHostWithoutTools(t *testing.T) {
 	f.undo(t, st)
 	t.Setenv("PATH", path) // for the snapshot's nft
 	f.assertRestored(t)
+}
+
+// nftReferenceScript is the nft input wgu used before it spoke netlink to
+// nf_tables itself (and wg-quick's rules under wgu's table name): the
+// table built with the library must list exactly as this one does.
+func nftReferenceScript(tbl NftTable, iface string, local []netip.Addr, mark uint32) string {
+	var b strings.Builder
+	t := tbl.Family + " " + tbl.Name
+	fmt.Fprintf(&b, "add table %s\n", t)
+	fmt.Fprintf(&b, "add chain %s preraw { type filter hook prerouting priority -300; }\n", t)
+	fmt.Fprintf(&b, "add chain %s premangle { type filter hook prerouting priority -150; }\n", t)
+	fmt.Fprintf(&b, "add chain %s postmangle { type filter hook postrouting priority -150; }\n", t)
+	for _, a := range local {
+		fmt.Fprintf(&b, "add rule %s preraw iifname != %q %s daddr %s fib saddr type != local drop\n", t, iface, tbl.Family, a)
+	}
+	fmt.Fprintf(&b, "add rule %s postmangle meta l4proto udp mark %d ct mark set mark\n", t, mark)
+	fmt.Fprintf(&b, "add rule %s premangle meta l4proto udp meta mark set ct mark\n", t)
+	return b.String()
+}
+
+func TestNftTableListsLikeNftScript(t *testing.T) {
+	nft, err := exec.LookPath("nft")
+	if err != nil {
+		t.Skip("needs the nft command to compare with")
+	}
+	ns := newTestNetns(t)
+	tables := []struct {
+		tbl   NftTable
+		local []netip.Addr
+	}{
+		{NftTable{"ip", "wgu-wg_0.x"}, []netip.Addr{netip.MustParseAddr("10.9.0.2"), netip.MustParseAddr("192.168.4.1")}},
+		{NftTable{"ip6", "wgu-wg_0.x"}, []netip.Addr{netip.MustParseAddr("fd00:9::2")}},
+	}
+	const iface, mark = "wg+0.x", 51821
+	list := func() (out string) {
+		ns.run(t, func() error {
+			b, err := exec.Command(nft, "list", "ruleset").CombinedOutput()
+			out = string(b)
+			return err
+		})
+		return out
+	}
+	ns.run(t, func() error {
+		for _, tc := range tables {
+			cmd := exec.Command(nft, "-f", "-")
+			cmd.Stdin = strings.NewReader(nftReferenceScript(tc.tbl, iface, tc.local, mark))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("nft -f: %w: %s", err, out)
+			}
+		}
+		return nil
+	})
+	want := list()
+	if !strings.Contains(want, "fib saddr type != local drop") {
+		t.Fatalf("nft -f made no rules:\n%s", want)
+	}
+	ns.run(t, func() error {
+		for _, tc := range tables {
+			if err := deleteNftTable(tc.tbl); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if got := list(); strings.TrimSpace(got) != "" {
+		t.Fatalf("deleteNftTable left:\n%s", got)
+	}
+	// Twice: the second transaction replaces the first table.
+	for range 2 {
+		ns.run(t, func() error {
+			for _, tc := range tables {
+				c, err := nftables.New()
+				if err != nil {
+					return err
+				}
+				buildNftTable(c, tc.tbl, iface, tc.local, mark)
+				if err := c.Flush(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if got := list(); got != want {
+		t.Errorf("library-built tables:\n%s\nnft-built tables:\n%s", got, want)
+	}
+	ns.run(t, func() error {
+		for _, tc := range tables {
+			if err := deleteNftTable(tc.tbl); err != nil {
+				return err
+			}
+		}
+		// Deleting what is gone is no error.
+		return deleteNftTable(tables[0].tbl)
+	})
 }
