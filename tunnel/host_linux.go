@@ -23,6 +23,11 @@ type HostParams struct {
 	// SetFwMark sets the device's fwmark; it is called when a default route
 	// needs policy routing and the config set no FwMark.
 	SetFwMark func(uint32) error
+	// KillSwitch adds, with a default route, the kill switch that keeps
+	// the tunnel's traffic from leaving in the clear while the process is
+	// dead (see HostState.KillSwitch). Only for a tunnel whose state is
+	// recorded, so that `wgu down` can find and remove it.
+	KillSwitch bool
 	// Previous is what a dead predecessor (a crashed `wgu up` of the same
 	// interface) left on the host. ConfigureHost takes over, rather than
 	// duplicates, what it would add again (policy rules, kill switch,

@@ -240,7 +240,7 @@ func (f *hostFixture) configure(t *testing.T, cfg *Config, endpoints []netip.Add
 	var cerr error
 	f.ns.run(t, func() error {
 		st, cerr = ConfigureHost(context.Background(), testLogger(t), HostParams{
-			Interface: "wgt0", Config: cfg, EndpointAddrs: endpoints, SetFwMark: setMark,
+			Interface: "wgt0", Config: cfg, EndpointAddrs: endpoints, SetFwMark: setMark, KillSwitch: true,
 		})
 		return nil
 	})
@@ -540,7 +540,7 @@ func TestConfigureHostTakesOverCrashed(t *testing.T) {
 	var second *HostState
 	f.ns.run(t, func() (err error) {
 		second, err = ConfigureHost(context.Background(), testLogger(t), HostParams{
-			Interface: "wgt0", Config: cfg, SetFwMark: func(uint32) error { return nil }, Previous: &dead,
+			Interface: "wgt0", Config: cfg, SetFwMark: func(uint32) error { return nil }, KillSwitch: true, Previous: &dead,
 		})
 		return err
 	})

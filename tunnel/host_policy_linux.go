@@ -63,8 +63,10 @@ func (s *HostState) addPolicyRouting(ctx context.Context, log *slog.Logger, link
 		if err := s.addRoute(log, link, d, int(mark)); err != nil {
 			return err
 		}
-		if err := s.addKillSwitch(log, d, int(mark)); err != nil {
-			return err
+		if p.KillSwitch {
+			if err := s.addKillSwitch(log, d, int(mark)); err != nil {
+				return err
+			}
 		}
 		if family == "inet" {
 			if err := s.setSrcValidMark(log); err != nil {

@@ -68,7 +68,9 @@ func WithMode(m Mode) UpOption { return func(o *options) { o.mode = m } }
 
 // WithUAPISocket makes the tunnel listen on dir/NAME.sock with wireguard's
 // UAPI protocol (so `wg` works on it) and record its host changes in
-// dir/NAME.state, so that Cleanup can undo them after a crash.
+// dir/NAME.state, so that Cleanup can undo them after a crash, and a later
+// Up of the same name takes them over. With it, a full tunnel on a TUN
+// keeps a kill switch while its process is dead, until Cleanup.
 func WithUAPISocket(dir string) UpOption { return func(o *options) { o.runDir = dir } }
 
 // WithHooks runs the config's PreUp/PostUp/PreDown/PostDown commands, echoing
@@ -297,6 +299,7 @@ func (t *Tunnel) configureHost(ctx context.Context) error {
 		Interface:     name,
 		Config:        t.cfg,
 		EndpointAddrs: endpoints,
+		KillSwitch:    t.opts.runDir != "",
 		Previous:      t.prev,
 		SetFwMark: func(mark uint32) error {
 			return t.dev.IpcSet(fmt.Sprintf("fwmark=%d\n", mark))
