@@ -83,10 +83,11 @@ func (s *HostState) addNftTable(ctx context.Context, log *slog.Logger, link netl
 	return nil
 }
 
-// nftUnsupported reports an error that means the kernel has no nf_tables
-// (or not for this family).
+// nftUnsupported reports an error that means the kernel has no nf_tables:
+// no nfnetlink (the socket's protocol), no nf_tables subsystem behind it
+// (the batch is refused), or not for this family.
 func nftUnsupported(err error) bool {
-	return errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EAFNOSUPPORT)
+	return errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EAFNOSUPPORT)
 }
 
 // buildNftTable queues on c what `nft -f` would do with:
