@@ -76,14 +76,19 @@ func hostState(t testing.TB, ns *Netns) string {
 		ns.MustRun("sysctl", "-a", "-r", `^net\.ipv[46]\.(conf\.(all|default)\.|ip_forward)`)
 }
 
-// killDaemon kill -9s the daemon of interface name and waits for it to die.
+// killDaemon kill -9s the daemon of interface name and waits for it to die
+// and for its TUN to go (the thread group leader shows as a zombie while
+// the other threads, holding the TUN open, may still be exiting).
 func killDaemon(ctx context.Context, t *testing.T, ns *Netns, name string) {
 	t.Helper()
 	pid := daemonPID(ctx, t, ns, name)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("killing daemon %d: %v", pid, err)
 	}
-	if err := waitFor(ctx, "the daemon to die", func() bool { return processGone(pid) }); err != nil {
+	if err := waitFor(ctx, "the daemon and its TUN to go", func() bool {
+		_, _, err := ns.Run(ctx, "ip", "link", "show", name)
+		return processGone(pid) && err != nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 }
