@@ -23,10 +23,17 @@ func takeOverCrashed(ctx context.Context, log *slog.Logger, dir, name string) (*
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w (`wgu down %s` cleans up after the previous process)", err, name)
+		return nil, fmt.Errorf("%w; the previous process's changes cannot be taken over: check the host and remove the file", err)
 	}
-	if st.PID != os.Getpid() && st.ProcessAlive() {
-		return nil, fmt.Errorf("%s: %w (process %d runs it)", name, ErrExists, st.PID)
+	if st.PID != os.Getpid() {
+		p, err := st.OpenDaemon(ctx, dir, name)
+		if p != nil {
+			p.Release()
+			return nil, fmt.Errorf("%s: %w (process %d runs it)", name, ErrExists, st.PID)
+		}
+		if err != nil {
+			log.Info("the state's PID belongs to another process now", "reason", err.Error())
+		}
 	}
 	prev := st.Host
 	if prev == nil {
