@@ -117,27 +117,21 @@ func runDetached(cmd *exec.Cmd) error {
 // openDaemonLog opens dir/NAME.log for a daemon child's output (creating
 // the run directory if needed), refusing a symlink or another user's file
 // there. It is opened before the tunnel comes up, so a refusal leaves
-// nothing to undo; created says the file is new, so that an up that fails
-// can remove it again.
-func openDaemonLog(dir, name string) (f *os.File, created bool, err error) {
+// nothing to undo.
+func openDaemonLog(dir, name string) (*os.File, error) {
 	if err := rundir.Ensure(dir); err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	d, err := rundir.Open(dir)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	defer d.Close()
-	f, err = d.OpenFile(name+".log", os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		f, err = d.OpenFile(name+".log", os.O_WRONLY|os.O_APPEND, 0o600)
-	} else {
-		created = err == nil
-	}
+	f, err := d.OpenFile(name+".log", os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, false, fmt.Errorf("opening daemon log: %w", err)
+		return nil, fmt.Errorf("opening daemon log: %w", err)
 	}
-	return f, created, nil
+	return f, nil
 }
 
 // signalReady detaches the daemon child from the terminal of the `wgu up`

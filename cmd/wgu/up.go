@@ -186,7 +186,6 @@ func endpointRefreshFromEnv() (tunnel.UpOption, error) {
 // signal, or until its device goes away. SIGHUP reloads the config file.
 func runForeground(ctx context.Context, cfg *tunnel.Config, req upRequest, opts []tunnel.UpOption) error {
 	log := newLogger(os.Stderr)
-	ready := false // told the parent of a daemon child
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -195,19 +194,11 @@ func runForeground(ctx context.Context, cfg *tunnel.Config, req upRequest, opts 
 
 	var logf *os.File
 	if req.ready != nil {
-		var created bool
 		var err error
-		if logf, created, err = openDaemonLog(req.dir, cfg.Name); err != nil {
+		if logf, err = openDaemonLog(req.dir, cfg.Name); err != nil {
 			return err
 		}
 		defer logf.Close()
-		defer func() {
-			// An up that failed (or was interrupted) wrote its errors to
-			// the terminal, not here: it leaves no log behind.
-			if created && !ready {
-				os.Remove(tunnel.LogPath(req.dir, cfg.Name))
-			}
-		}()
 	}
 	t, err := tunnel.Up(ctx, cfg, append(opts, tunnel.WithLogger(log))...)
 	if err != nil {
@@ -228,7 +219,6 @@ func runForeground(ctx context.Context, cfg *tunnel.Config, req upRequest, opts 
 			t.Close()
 			return err
 		}
-		ready = true
 	}
 	notifySystemd(log, "READY=1\nSTATUS=interface "+cfg.Name+" up ("+string(t.Mode())+" mode)")
 	defer notifySystemd(log, "STOPPING=1")
