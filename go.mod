@@ -5,6 +5,7 @@ go 1.24
 require (
 	github.com/coreos/go-systemd/v22 v22.5.0
 	github.com/prometheus/client_golang v1.23.2
+	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e
 	github.com/urfave/cli/v2 v2.27.7
 	github.com/vishvananda/netlink v1.3.1
 	golang.org/x/crypto v0.41.0

@@ -35,6 +35,8 @@ func main() {
 			setconfCommand(),
 			addconfCommand(),
 			syncconfCommand(),
+			peerCommand(),
+			addpeerCommand(),
 			stripCommand(),
 			genkeyCommand(),
 			genpskCommand(),
@@ -56,7 +58,7 @@ func main() {
 			os.Exit(1)
 		},
 	}
-	if err := app.Run(os.Args); err != nil {
+	if err := app.Run(flagsFirst(os.Args)); err != nil {
 		// ExitErrHandler has reported command errors; this is a usage error.
 		fmt.Fprintf(os.Stderr, "wgu: %v\n", err)
 		os.Exit(1)
