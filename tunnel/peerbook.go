@@ -317,6 +317,16 @@ func (b *PeerBook) HubEndpoint() string {
 	return e
 }
 
+// InterfaceComment is the value of `# KEY = VALUE` in the hub's
+// [Interface] (KEY matched without case), or "".
+func (b *PeerBook) InterfaceComment(key string) string {
+	f, _, err := b.read()
+	if err != nil {
+		return ""
+	}
+	return f.iface[strings.ToLower(key)]
+}
+
 // read loads and parses the file (as a whole config, so a change is never
 // made to a file wgu could not bring up).
 func (b *PeerBook) read() (*peerFile, *Config, error) {

@@ -37,6 +37,7 @@ func main() {
 			syncconfCommand(),
 			peerCommand(),
 			addpeerCommand(),
+			uiHashCommand(),
 			stripCommand(),
 			genkeyCommand(),
 			genpskCommand(),
