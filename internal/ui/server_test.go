@@ -47,7 +47,7 @@ func client() *http.Client {
 type cookieJar struct{ c []*http.Cookie }
 
 func (j *cookieJar) SetCookies(_ *url.URL, cs []*http.Cookie) { j.c = append(j.c, cs...) }
-func (j *cookieJar) Cookies(*url.URL) []*http.Cookie         { return j.c }
+func (j *cookieJar) Cookies(*url.URL) []*http.Cookie          { return j.c }
 
 func body(t *testing.T, r *http.Response) string {
 	t.Helper()
@@ -126,5 +126,16 @@ func TestPageLoginCSRFAndAdd(t *testing.T) {
 	r, _ = c.Get(ts.URL + "/peers")
 	if rows := body(t, r); !strings.Contains(rows, `data-name="phone"`) {
 		t.Fatalf("rows: %s", rows)
+	}
+}
+
+func TestPageBindsLoopbackByDefault(t *testing.T) {
+	for addr, want := range map[string]bool{":8080": true, "127.0.0.1:1": true, "[::1]:1": true, "localhost:1": true, "0.0.0.0:1": false, "192.0.2.1:1": false} {
+		if got := IsLoopback(addr); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+	if got := LoopbackDefault(":8080"); got != "127.0.0.1:8080" {
+		t.Errorf("LoopbackDefault(:8080) = %q", got)
 	}
 }
