@@ -240,6 +240,9 @@ func testPeerCommands(t *testing.T, ctx context.Context, h *peerHub) {
 	if text, _ := os.ReadFile(h.conf); !strings.HasSuffix(string(text), "\n[Peer]\nPublicKey = "+k.Public+"\nAllowedIPs = 10.0.0.9/32\n") {
 		t.Errorf("addpeer: file:\n%s", text)
 	}
+	if out, errOut, err := h.run(ctx, "peer", "show", r.hubIf, k.Public); err == nil || !strings.Contains(errOut, "not kept") || !strings.Contains(out, "10.0.0.9/32") {
+		t.Errorf("peer show of a peer whose key the hub never had should explain:\n%s%s", out, errOut)
+	}
 	mustWgu(ctx, t, d, "down", dIf)
 	own := fmt.Sprintf("[Interface]\nPrivateKey = %s\nAddress = 10.0.0.9/32\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.0/24\nEndpoint = %s\n",
 		k.Private, client.Peers[0].PublicKey, client.Peers[0].Endpoint)

@@ -177,3 +177,43 @@ func TestNextFreeAddresses(t *testing.T) {
 		t.Fatalf("full /30: %v", err)
 	}
 }
+
+// FuzzPeerFile: any file splits into blocks without panicking, and
+// disabling then enabling a block, or removing it, leaves every line outside
+// the block as it was.
+func FuzzPeerFile(f *testing.F) {
+	f.Add([]byte(hubFile))
+	f.Add([]byte("[Peer]\n# disabled: [Peer]\n#\n[Interface]\n# disabled: x\n"))
+	f.Add([]byte("# disabled: [Peer]\n# disabled: PublicKey = a\n[Peer]\n\n\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pf := parsePeerFile(data)
+		orig := string(pf.bytes())
+		for i := range pf.blocks {
+			b := pf.blocks[i]
+			if b.start < 0 || b.end < b.start || b.end >= len(pf.lines) {
+				t.Fatalf("block %d out of range: %+v (%d lines)", i, b, len(pf.lines))
+			}
+			if !b.disabled {
+				c := parsePeerFile([]byte(orig))
+				c.setDisabled(i, true)
+				if len(c.blocks) != len(pf.blocks) {
+					t.Fatalf("disabling block %d changed the block count:\n%q\n->\n%q", i, orig, c.bytes())
+				}
+				c.setDisabled(i, false)
+				if got := string(c.bytes()); got != orig {
+					t.Fatalf("disable+enable of block %d:\n%q\n->\n%q", i, orig, got)
+				}
+			}
+			c := parsePeerFile([]byte(orig))
+			c.removeBlock(i)
+			keep := b.start // one blank line before the block goes with it
+			if keep > 0 && strings.TrimSpace(pf.lines[keep-1]) == "" {
+				keep--
+			}
+			outside := strings.Join(pf.lines[:keep], "\n")
+			if !strings.HasPrefix(string(c.bytes()), strings.TrimSuffix(outside, "\n")) {
+				t.Fatalf("removing block %d changed the lines before it", i)
+			}
+		}
+	})
+}

@@ -53,8 +53,9 @@ type peerBlock struct {
 // parsePeerFile splits b into lines and finds the [Peer] blocks, enabled and
 // disabled. It does not validate the config: ParseConfig does that.
 func parsePeerFile(b []byte) *peerFile {
-	text := strings.ReplaceAll(string(b), "\r\n", "\n")
-	text = strings.TrimSuffix(text, "\n")
+	// A CRLF file keeps its '\r's: they stay at the end of each line (and
+	// TrimSpace ignores them when reading).
+	text := strings.TrimSuffix(string(b), "\n")
 	f := &peerFile{iface: map[string]string{}}
 	if text != "" {
 		f.lines = strings.Split(text, "\n")
@@ -77,24 +78,32 @@ func (f *peerFile) scan() {
 	}
 	for i, raw := range f.lines {
 		line := strings.TrimSpace(raw)
-		disabled := false
-		if rest, ok := strings.CutPrefix(line, strings.TrimSpace(disabledPrefix)); ok {
-			disabled = true
-			line = strings.TrimSpace(rest)
-		}
-		if strings.HasPrefix(line, "[") {
+		rest, prefixed := strings.CutPrefix(line, strings.TrimSpace(disabledPrefix))
+		rest = strings.TrimSpace(rest)
+		switch {
+		case strings.HasPrefix(line, "["), prefixed && strings.HasPrefix(rest, "["):
+			// A section header, or a disabled block's.
 			finish()
-			section = strings.ToLower(strings.Trim(strings.TrimSpace(stripComment(line)), "[] \t"))
-			if section == "peer" {
-				cur = &peerBlock{start: i, end: i, disabled: disabled, comments: map[string]string{}}
+			header := line
+			if prefixed {
+				header = rest
+			}
+			name := strings.ToLower(strings.Trim(strings.TrimSpace(stripComment(header)), "[] \t"))
+			section = name
+			if prefixed {
+				section = "" // the lines of a disabled block are comments
+			}
+			if name == "peer" {
+				cur = &peerBlock{start: i, end: i, disabled: prefixed, comments: map[string]string{}}
 			}
 			continue
-		}
-		if cur != nil && disabled != cur.disabled {
+		case cur != nil && cur.disabled && !prefixed:
 			// A disabled block ends where its prefixed lines end.
 			finish()
-			section = ""
+		case cur != nil && cur.disabled:
+			line = rest
 		}
+		// In an enabled block, a line that only looks disabled is a comment.
 		if line == "" {
 			continue
 		}
@@ -131,13 +140,12 @@ func (f *peerFile) scan() {
 	finish()
 	// Trailing comment lines that are not `# Key = Value` belong to what
 	// follows (a comment above the next section), not to the block.
+	// A disabled block keeps all its prefixed lines: disabling prefixed
+	// exactly the block's.
 	for bi := range f.blocks {
 		b := &f.blocks[bi]
-		for b.end > b.start {
+		for !b.disabled && b.end > b.start {
 			line := strings.TrimSpace(f.lines[b.end])
-			if b.disabled {
-				line = strings.TrimSpace(strings.TrimPrefix(line, strings.TrimSpace(disabledPrefix)))
-			}
 			if _, _, _, ok := splitConfigLine(line); ok && line != "" {
 				break
 			}
@@ -224,7 +232,16 @@ func (f *peerFile) setDisabled(i int, disabled bool) {
 	if b.disabled == disabled {
 		return
 	}
-	for n := b.start; n <= b.end; n++ {
+	end := b.end
+	if disabled {
+		// Lines right after the block that already start with the prefix
+		// would read as part of the disabled block: they go in it too (with
+		// a second prefix), so that enabling gives them back unchanged.
+		for end+1 < len(f.lines) && hasDisabledPrefix(f.lines[end+1]) {
+			end++
+		}
+	}
+	for n := b.start; n <= end; n++ {
 		if disabled {
 			f.lines[n] = disabledPrefix + f.lines[n]
 			continue
@@ -237,4 +254,11 @@ func (f *peerFile) setDisabled(i int, disabled bool) {
 		}
 	}
 	f.scan()
+}
+
+// hasDisabledPrefix reports whether line would continue a disabled block
+// (and does not start one).
+func hasDisabledPrefix(line string) bool {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(line), strings.TrimSpace(disabledPrefix))
+	return ok && !strings.HasPrefix(strings.TrimSpace(rest), "[")
 }
