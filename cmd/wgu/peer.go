@@ -105,6 +105,9 @@ func findHub(c *cli.Context, name string) (*hub, error) {
 	}
 	for _, dir := range tunnel.RunDirs(c.String("run-dir")) {
 		st, err := tunnel.ReadState(dir, name)
+		if errors.Is(err, tunnel.ErrBadState) {
+			return nil, err // an untrusted run directory or state names no file to edit
+		}
 		if err != nil {
 			continue
 		}
