@@ -50,6 +50,7 @@ func main() {
 			reloadCommand(),
 			pingCommand(),
 			showCommand(),
+			doctorCommand(),
 			showconfCommand(),
 			setCommand(),
 			setconfCommand(),
