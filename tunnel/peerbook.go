@@ -349,8 +349,14 @@ func (b *PeerBook) commit(ctx context.Context, f *peerFile) error {
 		return fmt.Errorf("reading hub config: %w", err)
 	}
 	data := f.bytes()
-	if _, err := ParseConfig(b.Path, bytes.NewReader(data)); err != nil {
+	cfg, err := ParseConfig(b.Path, bytes.NewReader(data))
+	if err != nil {
 		return fmt.Errorf("the edited config would not parse (nothing changed): %w", err)
+	}
+	if cfg.Interface.SaveConfig {
+		// On down, SaveConfig rewrites the file from the device's state:
+		// peer names, disabled peers and every comment would be lost.
+		return fmt.Errorf("%s: SaveConfig = true: the file is rewritten from the running state on down, which would drop peer names, disabled peers and comments; set SaveConfig = false to manage peers in the file (nothing changed)", b.Path)
 	}
 	if err := CheckWritable(b.Path); err != nil {
 		return err

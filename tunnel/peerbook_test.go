@@ -217,3 +217,15 @@ func FuzzPeerFile(f *testing.F) {
 		}
 	})
 }
+
+func TestPeerBookRefusesSaveConfig(t *testing.T) {
+	text := strings.Replace(hubFile, "ListenPort = 51820\n", "ListenPort = 51820\nSaveConfig = true\n", 1)
+	path := writeHub(t, text)
+	b := &PeerBook{Path: path}
+	if _, err := b.Add(context.Background(), NewPeer{Name: "p"}); err == nil || !strings.Contains(err.Error(), "SaveConfig") {
+		t.Fatalf("err = %v", err)
+	}
+	if got := readFile(t, path); got != text {
+		t.Fatalf("file changed:\n%s", got)
+	}
+}
