@@ -167,6 +167,14 @@ func (g *Guest) Run(ctx context.Context, script string) (string, error) {
 	return m[1], nil
 }
 
+// Pid is qemu's process id (its CPU time is the guest's).
+func (g *Guest) Pid() int {
+	if g.cmd == nil || g.cmd.Process == nil {
+		return 0
+	}
+	return g.cmd.Process.Pid
+}
+
 // Close stops qemu.
 func (g *Guest) Close() {
 	if g.cmd == nil || g.cmd.Process == nil {

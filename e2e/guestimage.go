@@ -34,8 +34,8 @@ import (
 const GuestCacheEnv = "WGU_E2E_CACHE"
 
 // guestModules are the modules the guest needs, besides what they depend
-// on: the virtio network card and WireGuard.
-var guestModules = []string{"virtio_pci", "virtio_net", "wireguard"}
+// on: the virtio network card, WireGuard, and TUN (for a wgu in the guest).
+var guestModules = []string{"virtio_pci", "virtio_net", "wireguard", "tun"}
 
 // guestInit is the guest's /init: it mounts what a shell needs, loads the
 // modules (listed in dependency order in /modules/order), announces that
@@ -48,6 +48,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mkdir -p /dev/net /var/run
 dmesg -n 1
 for m in $(cat /modules/order); do
 	insmod /modules/$m || echo "WGU-GUEST-MODULE-FAILED $m"
@@ -106,11 +108,12 @@ func busyboxStatic() (string, error) {
 	return p, nil
 }
 
-// PrepareGuestImage returns the guest's kernel and initramfs. The first
+// PrepareGuestImage returns the guest's kernel and initramfs, with the
+// host programs extra (and their libraries) in the guest's /usr/bin. The first
 // time, it downloads Debian's kernel package into the cache, unpacks it
 // into a temporary directory, keeps vmlinuz, builds the initramfs and
 // removes the rest (the modules are most of the package's 500 MB).
-func PrepareGuestImage(ctx context.Context) (*GuestImage, error) {
+func PrepareGuestImage(ctx context.Context, extra ...string) (*GuestImage, error) {
 	if reason := MissingGuestPrerequisite(); reason != "" {
 		return nil, errors.New(reason)
 	}
@@ -119,7 +122,7 @@ func PrepareGuestImage(ctx context.Context) (*GuestImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, key, err := guestHostFiles()
+	files, key, err := guestHostFiles(extra)
 	if err != nil {
 		return nil, err
 	}
@@ -351,9 +354,9 @@ type initrdFile struct {
 }
 
 // guestHostFiles lists the initramfs's files that come from this host
-// (init, busybox, wg and its libraries) and a key naming that set: a new
-// busybox or wg makes a new initramfs.
-func guestHostFiles() ([]initrdFile, string, error) {
+// (init, busybox, wg and its libraries, the extra programs) and a key
+// naming their contents: a new busybox or wg makes a new initramfs.
+func guestHostFiles(extra []string) ([]initrdFile, string, error) {
 	busybox, err := busyboxStatic()
 	if err != nil {
 		return nil, "", err
@@ -372,19 +375,39 @@ func guestHostFiles() ([]initrdFile, string, error) {
 		{name: "bin/busybox", src: busybox, mode: 0o755},
 		{name: "usr/bin/wg", src: wg, mode: 0o755},
 	}
-	for _, lib := range libs {
-		files = append(files, initrdFile{name: strings.TrimPrefix(lib.archive, "/"), src: lib.host, mode: 0o755})
+	have := map[string]bool{}
+	addLibs := func(libs []sharedLib) {
+		for _, lib := range libs {
+			if name := strings.TrimPrefix(lib.archive, "/"); !have[name] {
+				have[name] = true
+				files = append(files, initrdFile{name: name, src: lib.host, mode: 0o755})
+			}
+		}
+	}
+	addLibs(libs)
+	for _, bin := range extra {
+		p, err := exec.LookPath(bin)
+		if err != nil {
+			return nil, "", fmt.Errorf("guest program: %w", err)
+		}
+		p, _ = filepath.EvalSymlinks(p)
+		libs, err := sharedLibraries(p)
+		if err != nil {
+			return nil, "", err
+		}
+		files = append(files, initrdFile{name: "usr/bin/" + filepath.Base(bin), src: p, mode: 0o755})
+		addLibs(libs)
 	}
 	h := sha256.New()
 	fmt.Fprintln(h, guestModules)
 	for _, f := range files {
 		fmt.Fprintln(h, f.name, f.mode)
 		if f.src != "" {
-			fi, err := os.Stat(f.src)
+			data, err := os.ReadFile(f.src)
 			if err != nil {
 				return nil, "", fmt.Errorf("initramfs: %w", err)
 			}
-			fmt.Fprintln(h, f.src, fi.Size(), fi.ModTime().UnixNano())
+			h.Write(data)
 		} else {
 			h.Write(f.data)
 		}
@@ -433,7 +456,10 @@ type sharedLib struct{ archive, host string }
 // sharedLibraries lists the libraries (and the dynamic loader) that ldd
 // says bin needs: where the loader looks for them, and the real file.
 func sharedLibraries(bin string) ([]sharedLib, error) {
-	out, err := exec.Command("ldd", bin).Output()
+	out, err := exec.Command("ldd", bin).CombinedOutput()
+	if bytes.Contains(out, []byte("not a dynamic executable")) {
+		return nil, nil // static: nothing to add
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ldd %s: %w", bin, err)
 	}
