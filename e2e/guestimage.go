@@ -133,6 +133,8 @@ func PrepareGuestImage(ctx context.Context, extra ...string) (*GuestImage, error
 	_, ierr := os.Stat(img.Initrd)
 	if verr == nil && kerr == nil && ierr == nil {
 		img.Version = strings.TrimSpace(string(version))
+		now := time.Now()
+		os.Chtimes(img.Initrd, now, now) // in use: see pruneInitrds
 		return img, nil
 	}
 
@@ -170,10 +172,22 @@ func PrepareGuestImage(ctx context.Context, extra ...string) (*GuestImage, error
 	if err := writeInitrd(img.Initrd, files); err != nil {
 		return nil, err
 	}
+	pruneInitrds(dir, img.Initrd)
 	if err := writeAtomic(filepath.Join(dir, "version"), []byte(version2+"\n")); err != nil {
 		return nil, err
 	}
 	return img, nil
+}
+
+// pruneInitrds removes the initramfs images of other inputs (an older wgu
+// or busybox) that nobody used for a day; each bench run's wgu makes one.
+func pruneInitrds(dir, keep string) {
+	old, _ := filepath.Glob(filepath.Join(dir, "initrd-*.cpio"))
+	for _, f := range old {
+		if fi, err := os.Stat(f); err == nil && f != keep && time.Since(fi.ModTime()) > 24*time.Hour {
+			os.Remove(f)
+		}
+	}
 }
 
 func moduleOrder(mods []string) string {
