@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -183,7 +184,7 @@ func TestDoctor(t *testing.T) {
 		}
 		setMTU("1400")
 		defer setMTU("1500")
-		measureMTUTransfer(t, ctx, d, "1420")
+		measureMTUTransfer(t, ctx, d, 1420, 1420)
 		runDoctor(ctx, t, d.homelab, d.homeIf).expect(t, "MTU = 1340", "mtu.path")
 
 		// With MTU unset, `up` probes the path and fits the MTU to it.
@@ -193,7 +194,10 @@ func TestDoctor(t *testing.T) {
 		if err := d.homelab.Ping(ctx, hubWG); err != nil {
 			t.Fatal(err)
 		}
-		if !measureMTUTransfer(t, ctx, d, "1340") {
+		// 1340 fits the path exactly; the route MTU can already hold the
+		// path MTU the running tunnel re-learned before down, and then
+		// wg-quick's rule (route MTU - 80) gives 1320, which fits too.
+		if !measureMTUTransfer(t, ctx, d, 1320, 1340) {
 			t.Errorf("with the MTU fitted at up, the transfer should arrive%s", daemonLog(d.homeIf))
 		}
 		if rep := runDoctor(ctx, t, d.homelab, d.homeIf); len(rep.problems()) != 0 {
@@ -282,12 +286,13 @@ AllowedIPs = %s/32
 
 // measureMTUTransfer sends 2 MB through the tunnel from the home lab to
 // the hub and logs whether and how fast it arrived; it fails t unless the
-// home lab's tunnel has MTU wantMTU. It reports whether the data arrived.
-func measureMTUTransfer(t *testing.T, ctx context.Context, d *doctorLab, wantMTU string) bool {
+// home lab's tunnel has an MTU from minMTU to maxMTU. It reports whether
+// the data arrived.
+func measureMTUTransfer(t *testing.T, ctx context.Context, d *doctorLab, minMTU, maxMTU int) bool {
 	t.Helper()
 	mtu := strings.TrimSpace(d.homelab.MustRun("cat", filepath.Join("/sys/class/net", d.homeIf, "mtu")))
-	if mtu != wantMTU {
-		t.Fatalf("home lab tunnel MTU %s, want %s", mtu, wantMTU)
+	if n, err := strconv.Atoi(mtu); err != nil || n < minMTU || n > maxMTU {
+		t.Fatalf("home lab tunnel MTU %s, want %d to %d", mtu, minMTU, maxMTU)
 	}
 	tctx, cancel := context.WithTimeout(ctx, 4*time.Second) // 2 MB takes well under 1 s here when it flows
 	defer cancel()
