@@ -29,6 +29,7 @@ func main() {
 			userspaceCommand(),
 			reloadCommand(),
 			pingCommand(),
+			healthCommand(),
 			showCommand(),
 			showconfCommand(),
 			setCommand(),
