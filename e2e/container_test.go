@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,6 +27,7 @@ func TestContainers(t *testing.T) {
 	t.Run("SpokeReachesTUNHub", func(t *testing.T) { testContainerSpoke(t, ctx, p) })
 	t.Run("HubRoutesBetweenSpokes", func(t *testing.T) { testContainerHub(t, ctx, p) })
 	t.Run("SeedHubSkipsHostHooks", func(t *testing.T) { testContainerSeedHub(t, ctx, p) })
+	t.Run("KubernetesExampleLayout", func(t *testing.T) { testContainerKubernetesLayout(t, ctx, p) })
 }
 
 // testContainerImage checks what the Containerfile promises: one static
@@ -336,5 +338,123 @@ func testContainerSeedHub(t *testing.T, ctx context.Context, p *podman) {
 	}
 	if logs := c.logs(ctx); !strings.Contains(logs, "sysctl -w net.ipv4.ip_forward=0") {
 		t.Errorf("PostDown not reported as skipped:\n%s", logs)
+	}
+}
+
+// k8sVolume lays files out as the kubelet does for a ConfigMap or Secret
+// volume: the files in a timestamped directory, ..data a symlink to it, and
+// each name a symlink through ..data; owned by root and the fsGroup, with
+// the volume's defaultMode.
+func k8sVolume(t *testing.T, files map[string]string, fsGroup int, mode os.FileMode) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "wgu-k8svol-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o1777); err != nil { // the kubelet's tmpfs
+		t.Fatal(err)
+	}
+	const stamp = "..2026_11_30_04_00_00.000000001"
+	if err := os.Mkdir(filepath.Join(dir, stamp), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, stamp, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, 0, fsGroup); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(stamp, filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// testContainerKubernetesLayout runs dist/kubernetes's sidecar as far as
+// Podman can: its ConfigMap's config (placeholders filled with the lab's
+// hub) and the key in volumes laid out as the kubelet does, its security
+// settings and args, its probes as podman exec; the app's view is the pod's
+// localhost: the forward and SOCKS5 reach the home-lab service.
+func testContainerKubernetesLayout(t *testing.T, ctx context.Context, p *podman) {
+	ex := loadKubernetesExample(t)
+	security, err := ex.podmanArgs(ex.sidecar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := NewLab(t)
+	homelab, pod := lab.Netns("homelab"), lab.Netns("pod")
+	labIf := lab.IfName("hl")
+	lab.Link(homelab, pod, rlHubLink, rlSpokeLink)
+	hubKey, podKey := newKeyPair(t), newKeyPair(t)
+	// The home lab's wgu (kernel TUN) is the hub and serves 10.0.0.2 itself.
+	wguUp(ctx, t, homelab, writeConfig(t, t.TempDir(), labIf, fmt.Sprintf(`[Interface]
+PrivateKey = %s
+Address = %s/24
+ListenPort = %d
+
+[Peer]
+PublicKey = %s
+AllowedIPs = 10.0.0.7/32
+`, hubKey.Private, homelabWG, hubPort, podKey.Public)))
+	conf := strings.NewReplacer("<hub.pub>", hubKey.Public, "vps.example.com", rlHubLink.Addr().String()).Replace(ex.config)
+	group := *ex.pod.SecurityContext.FSGroup
+	var cfgMode, keyMode os.FileMode
+	for _, v := range ex.pod.Volumes {
+		if v.ConfigMap != nil && v.ConfigMap.DefaultMode != nil {
+			cfgMode = os.FileMode(*v.ConfigMap.DefaultMode)
+		}
+		if v.Secret != nil && v.Secret.DefaultMode != nil {
+			keyMode = os.FileMode(*v.Secret.DefaultMode)
+		}
+	}
+	cfgDir := k8sVolume(t, map[string]string{path.Base(containerConfPath): conf}, group, cfgMode)
+	keyDir := k8sVolume(t, map[string]string{path.Base(containerKeyPath): podKey.Private + "\n"}, group, keyMode)
+
+	args := []string{"run", "--detach", "--pull", "never", "--name", "wgu-e2e-k8s",
+		"--network", "ns:/run/netns/" + pod.Name,
+		"--volume", cfgDir + ":" + path.Dir(containerConfPath) + ":ro",
+		"--volume", keyDir + ":" + path.Dir(containerKeyPath) + ":ro",
+		"--group-add", fmt.Sprint(group)}
+	args = append(args, security...)
+	args = append(append(args, p.image), ex.sidecar.Args...)
+	p.must(ctx, t, args...)
+	c := &container{p: p, name: "wgu-e2e-k8s"}
+
+	// The probes, as the kubelet would run them.
+	for _, probe := range []*k8sProbe{ex.sidecar.StartupProbe, ex.sidecar.LivenessProbe, ex.sidecar.ReadinessProbe} {
+		if err := waitFor(ctx, "probe "+strings.Join(probe.Exec.Command, " "), func() bool {
+			_, err := c.exec(ctx, probe.Exec.Command...)
+			status, _, serr := c.state(ctx)
+			return err == nil || serr != nil || status != "running"
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if status, code, _ := c.state(ctx); status != "running" {
+			t.Fatalf("the sidecar exited (%d):\n%s", code, c.logs(ctx))
+		}
+	}
+	if logs := c.logs(ctx); strings.Contains(logs, "world accessible") {
+		t.Errorf("the Secret volume's key was reported world accessible:\n%s", logs)
+	}
+	// The app's two ways in: the forward and SOCKS5 on the pod's localhost.
+	const size = 4 << 20
+	if err := startTransferVia(t, ctx, pod, homelab, "127.0.0.1:8096", netip.AddrPortFrom(homelabWG, 8096).String(), size, 0).check(ctx); err != nil {
+		t.Fatalf("app -> home lab through the sidecar's forward: %v\n%s", err, c.logs(ctx))
+	}
+	if err := startTransferSOCKS5(t, ctx, pod, homelab, "127.0.0.1:1080", netip.AddrPortFrom(homelabWG, 8097).String(), size).check(ctx); err != nil {
+		t.Fatalf("app -> home lab through the sidecar's SOCKS5: %v\n%s", err, c.logs(ctx))
+	}
+	if _, code := c.stop(ctx, t); code != 0 {
+		t.Errorf("exit code %d after podman stop:\n%s", code, c.logs(ctx))
 	}
 }

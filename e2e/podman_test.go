@@ -135,19 +135,20 @@ type container struct {
 }
 
 // start runs the image detached in namespace ns with the test's security
-// flags, the config at conf mounted where the image reads it, and extra
-// flags (mounts, secrets). It does not wait for the tunnel.
+// flags, the config at conf (unless "") mounted where the image reads it,
+// and extra flags (mounts, secrets). It does not wait for the tunnel.
 func (p *podman) start(ctx context.Context, t testing.TB, name string, ns *Netns, conf string, extra ...string) *container {
 	t.Helper()
-	// The config is the container user's own, as wg-quick wants a private
-	// key's file to be.
-	if err := os.Chown(conf, containerUID, containerUID); err != nil {
-		t.Fatal(err)
-	}
 	args := []string{"run", "--detach", "--pull", "never", "--name", name,
-		"--network", "ns:/run/netns/" + ns.Name,
-		"--volume", conf + ":" + containerConfPath + ":ro",
-		"--env", "LOG_LEVEL=verbose"}
+		"--network", "ns:/run/netns/" + ns.Name, "--env", "LOG_LEVEL=verbose"}
+	if conf != "" {
+		// The config is the container user's own, as wg-quick wants a
+		// private key's file to be.
+		if err := os.Chown(conf, containerUID, containerUID); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--volume", conf+":"+containerConfPath+":ro")
+	}
 	args = append(args, containerSecurityArgs...)
 	args = append(args, extra...)
 	args = append(append(args, p.image), containerCommand...)
