@@ -58,7 +58,9 @@ func testContainerImage(t *testing.T, ctx context.Context, p *podman) {
 		"--entrypoint", "/bin/sh", p.image, "-c", "true"); err == nil {
 		t.Errorf("the image has a /bin/sh")
 	}
+	start := time.Now()
 	vout := p.must(ctx, t, append(append([]string{"run", "--rm", "--pull", "never", "--network", "none"}, containerSecurityArgs...), p.image, "--version")...)
+	t.Logf("podman run --rm … wgu --version took %v (the runtime's own start and stop)", time.Since(start).Round(10*time.Millisecond))
 	if !strings.HasPrefix(vout, "wgu version ") {
 		t.Errorf("wgu --version in the image: %q", vout)
 	}
@@ -151,7 +153,8 @@ BindAddress = 127.0.0.1:1080
 	c := p.start(ctx, t, "wgu-e2e-spoke", spoke, conf, "--secret",
 		fmt.Sprintf("wg-key-spoke,type=mount,uid=%d,gid=%d,mode=0400,target=%s", containerUID, containerUID, secretTarget))
 	handshake := waitHandshake(ctx, t, hub, hubIf)
-	t.Logf("containerised spoke: podman run to first handshake %v (50 ms polling)", handshake.Sub(start).Round(10*time.Millisecond))
+	t.Logf("containerised spoke: podman run to first handshake %v (50 ms polling); in wgu's log, first line to handshake %s",
+		handshake.Sub(start).Round(10*time.Millisecond), logSpan(c.logs(ctx), "Received handshake response"))
 
 	health := c.waitHealthy(ctx, t, "--handshake")
 	if !strings.HasPrefix(health, "wg0: ok (netstack mode, 1 peers), latest handshake") {
@@ -190,7 +193,8 @@ BindAddress = 127.0.0.1:1080
 	if rss, err := c.rss(ctx); err != nil {
 		t.Errorf("RSS: %v", err)
 	} else {
-		t.Logf("containerised spoke RSS after 2 x %d MiB: %s", size>>20, rss)
+		ref, _ := procRSS(daemonPID(ctx, t, hub, hubIf))
+		t.Logf("containerised spoke RSS after 2 x %d MiB: %s (same run, the TUN hub's wgu daemon: %s)", size>>20, rss, ref)
 	}
 
 	took, code := c.stop(ctx, t)
@@ -257,8 +261,15 @@ func testContainerHub(t *testing.T, ctx context.Context, p *podman) {
 
 	hubConf := writeConfig(t, dir, "hub", containerHubConfig(hubKey, false, aKey.Public, rhWGA.String(), cKey.Public, rhWGC.String()))
 	hubKeyFile := writeContainerKey(t, dir, "hub.key", hubKey.Private)
+	// Readable by others: it works, with wg-quick's warning.
+	if err := os.Chmod(hubKeyFile, 0o444); err != nil {
+		t.Fatal(err)
+	}
 	hubC := p.start(ctx, t, "wgu-e2e-hub", hub, hubConf, "--volume", hubKeyFile+":"+containerKeyPath+":ro")
 	hubC.waitHealthy(ctx, t)
+	if logs := hubC.logs(ctx); !strings.Contains(logs, "Warning: `"+containerKeyPath+"' is world accessible") {
+		t.Errorf("a 0444 key file was not reported as world accessible:\n%s", logs)
+	}
 
 	spoke := func(k keyPair, addr netip.Addr, hubAddr netip.Prefix) string {
 		return fmt.Sprintf("[Interface]\n%s\nAddress = %s/24\n\n[Peer]\nPublicKey = %s\nEndpoint = %s:%d\nAllowedIPs = 10.0.0.0/24\nPersistentKeepalive = 25\n",
@@ -457,4 +468,31 @@ AllowedIPs = 10.0.0.7/32
 	if _, code := c.stop(ctx, t); code != 0 {
 		t.Errorf("exit code %d after podman stop:\n%s", code, c.logs(ctx))
 	}
+}
+
+// logSpan is the time from the first slog line of logs to the first line
+// containing marker, or "?" when either is missing.
+func logSpan(logs, marker string) string {
+	var first, at time.Time
+	for _, line := range strings.Split(logs, "\n") {
+		v, ok := strings.CutPrefix(line, "time=")
+		if !ok {
+			continue
+		}
+		ts, err := time.Parse(time.RFC3339Nano, strings.Fields(v)[0])
+		if err != nil {
+			continue
+		}
+		if first.IsZero() {
+			first = ts
+		}
+		if strings.Contains(line, marker) {
+			at = ts
+			break
+		}
+	}
+	if first.IsZero() || at.IsZero() {
+		return "?"
+	}
+	return at.Sub(first).Round(time.Millisecond).String()
 }

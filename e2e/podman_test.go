@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -223,8 +222,16 @@ func (c *container) rss(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	pid := strings.TrimSpace(out)
-	f, err := os.Open(filepath.Join("/proc", pid, "status"))
+	pid, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		return "", err
+	}
+	return procRSS(pid)
+}
+
+// procRSS is a process's resident memory as /proc says it (e.g. "35 kB").
+func procRSS(pid int) (string, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return "", err
 	}
@@ -235,7 +242,7 @@ func (c *container) rss(ctx context.Context) (string, error) {
 			return strings.TrimSpace(v), nil
 		}
 	}
-	return "", errors.New("no VmRSS in /proc/" + pid + "/status")
+	return "", fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
 // unmountUnder lazily unmounts whatever podman left mounted below dir (a
