@@ -38,11 +38,11 @@ func TestHealthAgainstARunningTunnel(t *testing.T) {
 	}
 	defer tun.Close()
 
-	for _, name := range []string{"wgh0", ""} { // named, and the only one running
-		line, err := checkHealth(ctx, runDir, name, false, time.Now())
-		if err != nil || line != "wgh0: ok (netstack mode, 1 peers)" {
-			t.Errorf("health %q = %q, %v", name, line, err)
-		}
+	// (Without a name, the only interface running: the e2e container tests
+	// check that; here other tests' interfaces may be running as root.)
+	line, err := checkHealth(ctx, runDir, "wgh0", false, time.Now())
+	if err != nil || line != "wgh0: ok (netstack mode, 1 peers)" {
+		t.Errorf("health = %q, %v", line, err)
 	}
 	// The peer never answered: not ready.
 	if _, err := checkHealth(ctx, runDir, "wgh0", true, time.Now()); err == nil || !strings.Contains(err.Error(), "no peer has a handshake") {
