@@ -18,6 +18,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/wgu-project/wgu/netstackx"
+	"github.com/wgu-project/wgu/netstackx/udpbind"
 )
 
 // Mode is where a tunnel's packets go: a kernel TUN or wgu's userspace stack.
@@ -58,6 +59,7 @@ type options struct {
 	userspace  userspaceOptions
 	loader     func() (*Config, error)
 	refresh    endpointRefresh
+	newBind    func() conn.Bind // nil: udpbind.New; tests compare wireguard-go's
 }
 
 // WithLogger sends the tunnel's logs (wireguard-go's included) to l.
@@ -250,7 +252,11 @@ func (t *Tunnel) openDevice() error {
 		return err
 	}
 	t.mode = mode
-	t.dev = device.NewDevice(t.tdev, conn.NewDefaultBind(), wgLogger(t.log))
+	newBind := udpbind.New
+	if t.opts.newBind != nil {
+		newBind = t.opts.newBind
+	}
+	t.dev = device.NewDevice(t.tdev, newBind(), wgLogger(t.log))
 	return nil
 }
 
