@@ -21,7 +21,7 @@ import (
 
 // ControlRequest is a request on the control socket.
 type ControlRequest struct {
-	Op      string `json:"op"`                // "info", "ping" or "reload"
+	Op      string `json:"op"`                // "info", "ping", "reload" or "external-hooks"
 	Addr    string `json:"addr,omitempty"`    // ping: destination IP
 	Seq     uint16 `json:"seq,omitempty"`     // ping: sequence number
 	Timeout int64  `json:"timeout,omitempty"` // ping: nanoseconds to wait for the reply
@@ -39,6 +39,8 @@ type ControlReply struct {
 	Goroutines int `json:"goroutines,omitempty"`
 	// Counters are the netstack's packet and TCP counters.
 	Counters map[string]uint64 `json:"counters,omitempty"`
+	// Warnings are the reloaded config's warnings (reload), one line each.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ErrPingUnsupported is returned by Ping on a tunnel whose backend cannot
@@ -127,10 +129,20 @@ func (t *Tunnel) handleControl(req ControlRequest) ControlReply {
 	case "reload":
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := t.ReloadConfig(ctx); err != nil {
-			t.log.Error("reload failed", "err", err)
-			return ControlReply{Error: err.Error()}
+		warnings, err := t.reloadConfig(ctx)
+		rep := ControlReply{}
+		for _, w := range warnings {
+			rep.Warnings = append(rep.Warnings, w.String())
 		}
+		if err != nil {
+			t.log.Error("reload failed", "err", err)
+			rep.Error = err.Error()
+		}
+		return rep
+	case "external-hooks":
+		// `wgu down` runs PreDown and PostDown itself, on its own terminal,
+		// around the SIGTERM it sends next.
+		t.hooksByCaller.Store(true)
 		return ControlReply{}
 	}
 	return ControlReply{Error: fmt.Sprintf("unknown op %q", req.Op)}

@@ -28,12 +28,12 @@ func readPrivateKeyFile(path string) (Key, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return k, fmt.Errorf("%s does not exist (expected a file holding a private key, as `wg genkey` prints)", path)
+			return k, fmt.Errorf("%s does not exist (expected a file holding a private key, as `wgu genkey` prints)", path)
 		}
 		return k, fmt.Errorf("reading the key file: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return k, fmt.Errorf("%s is not a regular file (expected a file holding a private key, as `wg genkey` prints)", path)
+		return k, fmt.Errorf("%s is not a regular file (expected a file holding a private key, as `wgu genkey` prints)", path)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -45,14 +45,14 @@ func readPrivateKeyFile(path string) (Key, error) {
 		return k, fmt.Errorf("reading the key file %s: %w", path, err)
 	}
 	if len(b) > maxKeyFileSize {
-		return k, fmt.Errorf("%s is longer than %d bytes (expected one private key, as `wg genkey` prints)", path, maxKeyFileSize)
+		return k, fmt.Errorf("%s is longer than %d bytes (expected one private key, as `wgu genkey` prints)", path, maxKeyFileSize)
 	}
 	k, err = ParseKey(trimSpace(string(b)))
 	if err != nil {
-		return k, fmt.Errorf("%s does not hold a valid key (expected 44 characters of base64, as `wg genkey` prints)", path)
+		return k, fmt.Errorf("%s does not hold a valid key (expected 44 characters of base64, as `wgu genkey` prints)", path)
 	}
 	if k.IsZero() {
-		return k, fmt.Errorf("%s holds an all-zero key (expected a private key, as `wg genkey` prints)", path)
+		return k, fmt.Errorf("%s holds an all-zero key (expected a private key, as `wgu genkey` prints)", path)
 	}
 	return k, nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
@@ -53,6 +54,7 @@ type options struct {
 	mode       Mode
 	runDir     string // "" means no UAPI socket and no state file
 	hookOut    io.Writer
+	hookShell  string // tests: the shell hooks run with ("" looks for one)
 	configPath string
 	resolver   Resolver
 	forwarding *bool // nil: on when the interface has more than one peer
@@ -99,14 +101,16 @@ func WithConfigLoader(load func() (*Config, error)) UpOption {
 
 // Tunnel is a running WireGuard interface.
 type Tunnel struct {
-	// mu serialises Reload; cfgMu guards cfg, which Reload replaces while
-	// holding both (so holding mu is enough to read it).
-	mu    sync.Mutex
-	cfgMu sync.RWMutex
-	cfg   *Config
-	opts  options
-	log   *slog.Logger
-	mode  Mode
+	// mu serialises Reload, endpoint refreshes and the start of Close;
+	// cfgMu guards cfg, which Reload replaces while holding both (so
+	// holding mu is enough to read it).
+	mu      sync.Mutex
+	closing bool // under mu: Close has begun, nothing may change the device
+	cfgMu   sync.RWMutex
+	cfg     *Config
+	opts    options
+	log     *slog.Logger
+	mode    Mode
 
 	tdev tun.Device
 	ns   *netstackx.Device // netstack mode only
@@ -118,6 +122,10 @@ type Tunnel struct {
 
 	ddns ddnsRunner // re-resolves host-name endpoints
 
+	// hooksByCaller is set when `wgu down` runs PreDown and PostDown
+	// itself, so that Down does not run them again.
+	hooksByCaller atomic.Bool
+
 	closeOnce sync.Once
 	closeErr  error
 	done      chan struct{}
@@ -126,8 +134,16 @@ type Tunnel struct {
 // Up brings the configured interface up and returns once packets can flow:
 // the device is configured, addresses and routes are set (TUN mode), the
 // UAPI socket listens (with WithUAPISocket) and PostUp has run (WithHooks).
-// On error, everything done so far is undone.
+// On error, everything done so far is undone. A config Up cannot run fails
+// with an error wrapping ErrInvalidConfig before anything is done, and so
+// does a ctx that is already cancelled (with ctx.Err()).
 func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	o := options{mode: ModeAuto, resolver: net.DefaultResolver, refresh: endpointRefresh{interval: defaultRefreshInterval, stale: defaultStaleAfter}}
 	for _, opt := range opts {
 		opt(&o)
@@ -135,10 +151,10 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Name == "" {
-		return nil, fmt.Errorf("%w: the interface has no name", ErrInvalidConfig)
-	}
 	log := o.log.With("iface", cfg.Name)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w.String())
+	}
 	t := &Tunnel{cfg: cfg, opts: o, log: log, done: make(chan struct{})}
 	if err := o.userspace.check(&o); err != nil {
 		t.closeUnused()
@@ -322,22 +338,35 @@ func (t *Tunnel) Status() (*Status, error) {
 
 // Down is the orderly shutdown wg-quick does: PreDown hooks, SaveConfig,
 // Close, PostDown hooks. Hook failures are reported but do not stop it.
+// Hooks are not run here once the control socket was told that the caller
+// runs them (`wgu down` does, to show their output and status).
 func (t *Tunnel) Down(ctx context.Context) error {
 	cfg := t.config()
+	hooks := !t.hooksByCaller.Load()
 	var errs []error
-	errs = append(errs, t.runHooks(ctx, "PreDown", cfg.Interface.PreDown))
+	if hooks {
+		errs = append(errs, t.runHooks(ctx, "PreDown", cfg.Interface.PreDown))
+	}
 	if cfg.Interface.SaveConfig && t.opts.configPath != "" {
 		errs = append(errs, t.saveConfig())
 	}
 	errs = append(errs, t.Close())
-	errs = append(errs, t.runHooks(ctx, "PostDown", cfg.Interface.PostDown))
+	if hooks {
+		errs = append(errs, t.runHooks(ctx, "PostDown", cfg.Interface.PostDown))
+	}
 	return errors.Join(errs...)
 }
 
 // Close stops the device and undoes every change Up made on the host,
-// without running hooks. It is safe to call more than once.
+// without running hooks. A Reload in progress finishes first; none starts
+// after. It is safe to call more than once.
 func (t *Tunnel) Close() error {
 	t.closeOnce.Do(func() {
+		// The refresher takes mu: stop it before waiting for mu.
+		t.stopDDNS()
+		t.mu.Lock()
+		t.closing = true
+		t.mu.Unlock()
 		t.closeErr = t.teardown()
 		close(t.done)
 	})
@@ -393,12 +422,7 @@ func (t *Tunnel) saveConfig() error {
 	if err != nil {
 		return fmt.Errorf("SaveConfig: %w", err)
 	}
-	tmp := t.opts.configPath + ".tmp"
-	if err := os.WriteFile(tmp, text, 0o600); err != nil {
-		return fmt.Errorf("SaveConfig: %w", err)
-	}
-	if err := os.Rename(tmp, t.opts.configPath); err != nil {
-		os.Remove(tmp)
+	if err := writeFileSynced(t.opts.configPath, text, 0o600, (*os.File).Sync); err != nil {
 		return fmt.Errorf("SaveConfig: %w", err)
 	}
 	t.log.Info("configuration saved", "file", t.opts.configPath)

@@ -38,16 +38,12 @@ func runDown(c *cli.Context) error {
 	}
 	log := newLogger(os.Stderr)
 	st, err := tunnel.ReadState(dir, name)
-	if err == nil && st.ProcessAlive() {
-		// The daemon runs PreDown, SaveConfig and PostDown itself.
-		if err := stopProcess(st.PID); err != nil {
-			return err
-		}
-		return tunnel.Cleanup(c.Context, log, dir, name)
-	}
-	// The daemon is gone: undo what it left, with the hooks around it.
 	if st != nil && st.ConfigPath != "" {
 		path = st.ConfigPath
+	}
+	hooks := tunnel.HookRunner{Out: os.Stderr, Mode: tunnel.ModeTUN}
+	if st != nil && st.Mode != "" {
+		hooks.Mode = st.Mode
 	}
 	var cfg *tunnel.Config
 	if path != "" {
@@ -56,15 +52,40 @@ func runDown(c *cli.Context) error {
 			log.Warn("cannot read the config, skipping hooks", "err", err)
 		}
 	}
+	// PreDown and PostDown run here, as wg-quick runs them, so that their
+	// output and failure reach this terminal: a live daemon is told to
+	// leave them to us (one that does not know how runs them itself). A
+	// failing hook fails `down`, but the teardown still finishes.
+	alive := st != nil && st.ProcessAlive()
+	ourHooks := cfg != nil && (!alive || handOverHooks(c.Context, dir, name))
 	var errs []error
-	if cfg != nil {
-		errs = append(errs, runHookStage(c.Context, "PreDown", name, cfg.Interface.PreDown))
+	if ourHooks {
+		errs = append(errs, hooks.Run(c.Context, "PreDown", name, cfg.Interface.PreDown))
 	}
+	if alive {
+		// The daemon saves the config (SaveConfig) and undoes its changes.
+		errs = append(errs, stopProcess(st.PID))
+	}
+	// Whatever a dead daemon left behind.
 	errs = append(errs, tunnel.Cleanup(c.Context, log, dir, name))
-	if cfg != nil {
-		errs = append(errs, runHookStage(c.Context, "PostDown", name, cfg.Interface.PostDown))
+	if ourHooks {
+		errs = append(errs, hooks.Run(c.Context, "PostDown", name, cfg.Interface.PostDown))
 	}
 	return errors.Join(errs...)
+}
+
+// handOverHooks tells the daemon of interface name that `wgu down` runs
+// PreDown and PostDown itself; false if the daemon did not agree.
+func handOverHooks(ctx context.Context, dir, name string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cl, err := tunnel.DialControl(ctx, dir, name)
+	if err != nil {
+		return false
+	}
+	defer cl.Close()
+	_, err = cl.Do(tunnel.ControlRequest{Op: "external-hooks"})
+	return err == nil
 }
 
 // downTarget accepts what up accepts, and also the bare name of a running
@@ -96,9 +117,4 @@ func stopProcess(pid int) error {
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
 	return fmt.Errorf("process %d did not stop within %s; killed", pid, stopTimeout)
-}
-
-// runHookStage runs hooks for an interface whose daemon is gone.
-func runHookStage(ctx context.Context, stage, name string, hooks []string) error {
-	return tunnel.RunHooks(ctx, stage, name, hooks, os.Stderr)
 }

@@ -11,6 +11,10 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// exitUsage is the exit status of a command line wgu does not understand
+// (an unknown command), as wg and wg-quick exit 1 on theirs.
+const exitUsage = 1
+
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
@@ -42,6 +46,8 @@ func main() {
 			pubkeyCommand(),
 		},
 		HideHelpCommand: true,
+		// Only reached when the first argument is not a command.
+		Action: runNoCommand,
 		ExitErrHandler: func(c *cli.Context, err error) {
 			if err == nil {
 				return
@@ -62,4 +68,26 @@ func main() {
 		fmt.Fprintf(os.Stderr, "wgu: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// runNoCommand handles `wgu`, `wgu help [COMMAND]` and unknown commands: help
+// on stdout for the first two; for an unknown command one line saying so,
+// then the usage, on stderr, and exit status exitUsage.
+func runNoCommand(c *cli.Context) error {
+	args := c.Args().Slice()
+	if len(args) == 0 {
+		return cli.ShowAppHelp(c)
+	}
+	if args[0] == "help" && len(args) <= 2 {
+		if len(args) == 1 {
+			return cli.ShowAppHelp(c)
+		}
+		if c.App.Command(args[1]) != nil {
+			return cli.ShowCommandHelp(c, args[1])
+		}
+		args = args[1:]
+	}
+	fmt.Fprintf(os.Stderr, "wgu: unknown command %q (see the commands below, or `wgu help COMMAND`)\n\n", args[0])
+	cli.HelpPrinter(os.Stderr, cli.AppHelpTemplate, c.App)
+	return exitSilently(exitUsage)
 }
