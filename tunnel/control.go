@@ -84,6 +84,10 @@ func listenControl(dir, name string, t *Tunnel, log *slog.Logger) (*controlServe
 
 func (s *controlServer) serve(c net.Conn, t *Tunnel) {
 	defer c.Close()
+	if err := checkPeer(c); err != nil {
+		t.log.Warn("control socket", "err", err)
+		return // closed without an answer
+	}
 	// A request is small and quick; a stuck client must not hold Close up.
 	c.SetDeadline(time.Now().Add(time.Minute))
 	sc := bufio.NewScanner(c)
@@ -166,10 +170,29 @@ func DialControl(ctx context.Context, explicitDir, name string) (*ControlClient,
 	for _, dir := range RunDirs(explicitDir) {
 		c, err := d.DialContext(ctx, "unix", ControlPath(dir, name))
 		if err == nil {
+			if err := checkServer(c, ControlPath(dir, name)); err != nil {
+				c.Close()
+				return nil, err
+			}
 			return &ControlClient{conn: c, sc: bufio.NewScanner(c)}, nil
 		}
 	}
 	return nil, fmt.Errorf("%s: no wgu control socket: %w", name, ErrNoInterface)
+}
+
+// dialControlIn connects to the control socket of interface name in dir
+// only.
+func dialControlIn(ctx context.Context, dir, name string) (*ControlClient, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", ControlPath(dir, name))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkServer(c, ControlPath(dir, name)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &ControlClient{conn: c, sc: bufio.NewScanner(c)}, nil
 }
 
 // Do sends one request and reads its reply; a reply carrying an error is

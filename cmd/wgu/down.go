@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
+	"io/fs"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/wgu-project/wgu/internal/rundir"
 	"github.com/wgu-project/wgu/tunnel"
 )
 
@@ -38,8 +38,25 @@ func runDown(c *cli.Context) error {
 	}
 	log := newLogger(os.Stderr)
 	st, err := tunnel.ReadState(dir, name)
-	if st != nil && st.ConfigPath != "" {
-		path = st.ConfigPath
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// A forged or damaged state is not acted on at all.
+		return err
+	}
+	var daemon *os.Process
+	if st != nil {
+		if daemon, err = st.OpenDaemon(c.Context, dir, name); err != nil {
+			log.Warn("not signalling the process the state names: it is not the daemon", "err", err)
+		}
+		// A config path taken from the state runs hooks only if the file is
+		// one that only root or this user can change.
+		if st.ConfigPath != "" {
+			if err := rundir.CheckFile(st.ConfigPath); err != nil {
+				log.Warn("not running PreDown/PostDown from the config the state names", "err", err)
+				path = ""
+			} else {
+				path = st.ConfigPath
+			}
+		}
 	}
 	hooks := tunnel.HookRunner{Out: os.Stderr, Mode: tunnel.ModeTUN}
 	if st != nil && st.Mode != "" {
@@ -56,15 +73,14 @@ func runDown(c *cli.Context) error {
 	// output and failure reach this terminal: a live daemon is told to
 	// leave them to us (one that does not know how runs them itself). A
 	// failing hook fails `down`, but the teardown still finishes.
-	alive := st != nil && st.ProcessAlive()
-	ourHooks := cfg != nil && (!alive || handOverHooks(c.Context, dir, name))
+	ourHooks := cfg != nil && (daemon == nil || handOverHooks(c.Context, dir, name))
 	var errs []error
 	if ourHooks {
 		errs = append(errs, hooks.Run(c.Context, "PreDown", name, cfg.Interface.PreDown))
 	}
-	if alive {
+	if daemon != nil {
 		// The daemon saves the config (SaveConfig) and undoes its changes.
-		errs = append(errs, stopProcess(st.PID))
+		errs = append(errs, tunnel.StopDaemon(daemon, stopTimeout))
 	}
 	// Whatever a dead daemon left behind.
 	errs = append(errs, tunnel.Cleanup(c.Context, log, dir, name))
@@ -97,24 +113,4 @@ func downTarget(c *cli.Context) (name, path string, err error) {
 		return "", "", err
 	}
 	return c.Args().First(), "", nil
-}
-
-// stopProcess sends SIGTERM and waits for the process to exit, killing it
-// if it takes longer than stopTimeout.
-func stopProcess(pid int) error {
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		if errors.Is(err, syscall.ESRCH) {
-			return nil
-		}
-		return fmt.Errorf("stopping process %d: %w", pid, err)
-	}
-	deadline := time.Now().Add(stopTimeout)
-	for time.Now().Before(deadline) {
-		if !tunnel.ProcessAlive(pid) {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
-	return fmt.Errorf("process %d did not stop within %s; killed", pid, stopTimeout)
 }

@@ -18,9 +18,25 @@ const exitUsage = 1
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// readyPipeKey is where the app's Metadata keeps a daemon child's
+// readiness pipe (see takeReadyPipe).
+const readyPipeKey = "ready-pipe"
+
+// readyPipe is the readiness pipe of this daemon child, or nil.
+func readyPipe(c *cli.Context) *os.File {
+	f, _ := c.App.Metadata[readyPipeKey].(*os.File)
+	return f
+}
+
 func main() {
 	if filepath.Base(os.Args[0]) == wireguardGoName {
 		os.Exit(wireguardGoMain(os.Args))
+	}
+	// Claimed first, before anything can start a child.
+	ready, err := takeReadyPipe()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "wgu: %v\n", err)
+		os.Exit(1)
 	}
 	app := &cli.App{
 		Name:    "wgu",
@@ -47,7 +63,8 @@ func main() {
 		},
 		HideHelpCommand: true,
 		// Only reached when the first argument is not a command.
-		Action: runNoCommand,
+		Action:   runNoCommand,
+		Metadata: map[string]any{readyPipeKey: ready},
 		ExitErrHandler: func(c *cli.Context, err error) {
 			if err == nil {
 				return
