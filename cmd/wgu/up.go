@@ -80,7 +80,7 @@ func runUp(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if f := cfg.Interface.PrivateKeyFile; f != "" && !isDaemonChild() {
+	if f := cfg.Interface.PrivateKeyFile; f != "" && req.ready == nil {
 		warnWorldAccessible(f)
 	}
 	if req.mode != tunnel.ModeNetstack {
