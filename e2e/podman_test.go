@@ -58,7 +58,7 @@ type podman struct {
 func newPodman(t *testing.T, ctx context.Context) *podman {
 	t.Helper()
 	RequireE2E(t)
-	if reason := MissingPrerequisite("podman", "runc", "make"); reason != "" {
+	if reason := MissingPrerequisite("podman", "runc", "make", "unshare"); reason != "" {
 		skipOrFail(t, reason)
 	}
 	dir, err := os.MkdirTemp("", "wgu-podman-")
@@ -93,8 +93,14 @@ func newPodman(t *testing.T, ctx context.Context) *podman {
 	})
 
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, "make", "-C", "..", "image",
-		"CONTAINER=podman "+strings.Join(p.global, " "), "IMAGE="+p.image,
+	// Committing an image updates c/image's blob-info cache, which for root
+	// is always /var/lib/containers/cache: build in a mount namespace where
+	// that is a throwaway tmpfs (over /var/lib when it does not exist yet,
+	// so that it is not created either).
+	const privateCache = `if [ -d /var/lib/containers ]; then mount -t tmpfs none /var/lib/containers; ` +
+		`else mount -t tmpfs none /var/lib; fi && exec "$@"`
+	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "sh", "-c", privateCache, "sh",
+		"make", "-C", "..", "image", "CONTAINER=podman "+strings.Join(p.global, " "), "IMAGE="+p.image,
 		"IMAGE_CONTEXT="+filepath.Join(dir, "context"))
 	cmd.Env = p.env
 	if out, err := cmd.CombinedOutput(); err != nil {
