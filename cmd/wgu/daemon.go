@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 
@@ -116,6 +117,14 @@ func openDaemonLog(dir, name string) (*os.File, error) {
 		return nil, fmt.Errorf("opening daemon log: %w", err)
 	}
 	return f, nil
+}
+
+// discardEmptyLog removes dir/NAME.log if it is the empty file logf, which
+// a daemon child that failed before ready opened for nothing.
+func discardEmptyLog(dir, name string, logf *os.File) {
+	if fi, err := logf.Stat(); err == nil && fi.Size() == 0 {
+		os.Remove(filepath.Join(dir, name+".log"))
+	}
 }
 
 // signalReady detaches the daemon child from the terminal of the `wgu up`

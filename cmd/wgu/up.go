@@ -203,6 +203,14 @@ func runForeground(ctx context.Context, cfg *tunnel.Config, req upRequest, opts 
 		}
 		defer logf.Close()
 	}
+	// Until ready, errors go to the terminal of `wgu up`: a failed up
+	// leaves no (empty) log behind.
+	ready := false
+	defer func() {
+		if logf != nil && !ready {
+			discardEmptyLog(req.dir, cfg.Name, logf)
+		}
+	}()
 	t, err := tunnel.Up(ctx, cfg, append(opts, tunnel.WithLogger(log))...)
 	if err != nil {
 		return err
@@ -217,11 +225,12 @@ func runForeground(ctx context.Context, cfg *tunnel.Config, req upRequest, opts 
 	}
 	if req.ready != nil {
 		err := signalReady(req.ready, logf)
-		logf.Close()
 		if err != nil {
 			t.Close()
 			return err
 		}
+		ready = true
+		logf.Close()
 	}
 	notifySystemd(log, "READY=1\nSTATUS=interface "+cfg.Name+" up ("+string(t.Mode())+" mode)")
 	defer notifySystemd(log, "STOPPING=1")
