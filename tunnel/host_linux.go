@@ -20,6 +20,9 @@ type HostParams struct {
 	// EndpointAddrs are the peers' resolved endpoints: the MTU is derived
 	// from the routes towards them when Config sets none.
 	EndpointAddrs []netip.Addr
+	// PathMTUProbes are the endpoints with their ports: when Config sets no
+	// MTU, the path towards each is probed and the MTU lowered to fit.
+	PathMTUProbes []netip.AddrPort
 	// SetFwMark sets the device's fwmark; it is called when a default route
 	// needs policy routing and the config set no FwMark.
 	SetFwMark func(uint32) error
@@ -197,7 +200,7 @@ func netlinkAddr(a netip.Prefix) *netlink.Addr {
 func (s *HostState) setMTUAndUp(log *slog.Logger, link netlink.Link, p HostParams) error {
 	mtu := p.Config.Interface.MTU
 	if mtu == 0 {
-		mtu = autoMTU(log, p.EndpointAddrs)
+		mtu = fitPathMTU(log, autoMTU(log, p.EndpointAddrs), p.PathMTUProbes)
 	}
 	if old := link.Attrs().MTU; old != mtu {
 		log.Info("setting MTU", "mtu", mtu, "dev", s.Link)

@@ -282,10 +282,12 @@ func (t *Tunnel) configureHost(ctx context.Context) error {
 		return fmt.Errorf("reading TUN name: %w", err)
 	}
 	var endpoints []netip.Addr
+	var probes []netip.AddrPort
 	if st, err := t.Status(); err == nil {
 		for _, p := range st.Peers {
 			if a, err := netip.ParseAddr(p.Endpoint.Host); err == nil {
 				endpoints = append(endpoints, a)
+				probes = append(probes, netip.AddrPortFrom(a, p.Endpoint.Port))
 			}
 		}
 	}
@@ -293,6 +295,7 @@ func (t *Tunnel) configureHost(ctx context.Context) error {
 		Interface:     name,
 		Config:        t.cfg,
 		EndpointAddrs: endpoints,
+		PathMTUProbes: probes,
 		SetFwMark: func(mark uint32) error {
 			return t.dev.IpcSet(fmt.Sprintf("fwmark=%d\n", mark))
 		},

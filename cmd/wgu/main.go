@@ -51,6 +51,7 @@ func main() {
 			pingCommand(),
 			healthCommand(),
 			showCommand(),
+			doctorCommand(),
 			showconfCommand(),
 			setCommand(),
 			setconfCommand(),
