@@ -58,7 +58,16 @@ func (h HookRunner) Run(ctx context.Context, stage, ifname string, hooks []strin
 		cmd := exec.CommandContext(ctx, shell, "-c", cmdline)
 		cmd.Stdout = out
 		cmd.Stderr = out
+		killGroupOnCancel(cmd)
 		if err := cmd.Run(); err != nil {
+			if errors.Is(err, exec.ErrWaitDelay) && ctx.Err() == nil {
+				// Something the hook left running in the background
+				// still holds its output: not a failure.
+				continue
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s hook `%s' stopped: %w", stage, cmdline, ctx.Err())
+			}
 			if uid := os.Geteuid(); uid != 0 {
 				return fmt.Errorf("%s hook `%s' failed: %w (wgu runs as uid %d, not root: the command may need privileges this process lacks)", stage, cmdline, err, uid)
 			}

@@ -60,6 +60,19 @@ func (s *HostState) validate(name string) error {
 	if s.SrcValidMarkOld != "" && !s.SrcValidMarkChanged {
 		return fmt.Errorf("host.src_valid_mark_old %q without src_valid_mark_changed", s.SrcValidMarkOld)
 	}
+	// The kill switch is only ever the unreachable default routes of the
+	// policy table.
+	for _, r := range s.KillSwitch {
+		if !r.Dst.IsValid() || r.Dst.Bits() != 0 || s.FwMark == 0 || r.Table != int(s.FwMark) {
+			return fmt.Errorf("host.kill_switch: route %v table %d: expected a default route in table %d", r.Dst, r.Table, s.FwMark)
+		}
+	}
+	if s.SendRedirectsChanged && !srcValidMarkValue.MatchString(s.SendRedirectsOld) {
+		return fmt.Errorf("host.send_redirects_old %q: expected a digit", s.SendRedirectsOld)
+	}
+	if s.SendRedirectsOld != "" && !s.SendRedirectsChanged {
+		return fmt.Errorf("host.send_redirects_old %q without send_redirects_changed", s.SendRedirectsOld)
+	}
 	return nil
 }
 

@@ -188,6 +188,9 @@ func hostileStates(name string) map[string]string {
 		"resolvconf other":        host(`, "resolvconf": "eth0"`),
 		"main lookup rule":        host(`, "fwmark": 51820, "rules": [{"family": "inet", "priority": 32766, "table": 254}]`),
 		"sysctl injection":        host(`, "src_valid_mark_changed": true, "src_valid_mark_old": "1\n0"`),
+		"redirects injection":     host(`, "send_redirects_changed": true, "send_redirects_old": "1\n0"`),
+		"kill switch not default": host(`, "fwmark": 51820, "kill_switch": [{"dst": "10.0.0.0/8", "table": 51820}]`),
+		"kill switch other table": host(`, "fwmark": 51820, "kill_switch": [{"dst": "0.0.0.0/0", "table": 254}]`),
 		"negative route table":    host(`, "routes": [{"dst": "0.0.0.0/0", "table": -1}]`),
 		"pid 1":                   `{"pid": 1, "mode": "netstack"}`,
 		"negative pid":            `{"pid": -1, "mode": "netstack"}`,
@@ -214,7 +217,9 @@ func TestReadStateRejectsHostileFields(t *testing.T) {
 	good := `{"pid": 4194000, "start_time": 5, "mode": "tun", "config_path": "/etc/wireguard/wgtrust2.conf", "host": {"link": "wgtrust2", "link_index": 7,
 	  "resolvconf": "tun.wgtrust2", "fwmark": 51820, "nft_tables": [{"family": "ip", "name": "wgu-wgtrust2"}],
 	  "rules": [{"family": "inet", "priority": 32764, "table": 51820, "not_fwmark": 51820}, {"family": "inet", "priority": 32765, "table": 254, "suppress_prefixlength": 0}],
-	  "routes": [{"dst": "0.0.0.0/0", "table": 51820}], "src_valid_mark_changed": true, "src_valid_mark_old": "0"}}`
+	  "routes": [{"dst": "0.0.0.0/0", "table": 51820}], "src_valid_mark_changed": true, "src_valid_mark_old": "0",
+	  "kill_switch": [{"dst": "0.0.0.0/0", "table": 51820}, {"dst": "::/0", "table": 51820}],
+	  "send_redirects_changed": true, "send_redirects_old": "1"}}`
 	if err := os.WriteFile(StatePath(dir, "wgtrust2"), []byte(good), 0o600); err != nil {
 		t.Fatal(err)
 	}

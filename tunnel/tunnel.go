@@ -72,7 +72,9 @@ func WithMode(m Mode) UpOption { return func(o *options) { o.mode = m } }
 
 // WithUAPISocket makes the tunnel listen on dir/NAME.sock with wireguard's
 // UAPI protocol (so `wg` works on it) and record its host changes in
-// dir/NAME.state, so that Cleanup can undo them after a crash.
+// dir/NAME.state, so that Cleanup can undo them after a crash, and a later
+// Up of the same name takes them over. With it, a full tunnel on a TUN
+// keeps a kill switch while its process is dead, until Cleanup.
 func WithUAPISocket(dir string) UpOption { return func(o *options) { o.runDir = dir } }
 
 // WithHooks runs the config's PreUp/PostUp/PreDown/PostDown commands, echoing
@@ -122,6 +124,10 @@ type Tunnel struct {
 
 	ddns ddnsRunner // re-resolves host-name endpoints
 
+	// prev is what a crashed predecessor left on the host, until Up has
+	// taken over what it wants and undone the rest.
+	prev *HostState
+
 	// hooksByCaller is set when `wgu down` runs PreDown and PostDown
 	// itself, so that Down does not run them again.
 	hooksByCaller atomic.Bool
@@ -167,8 +173,16 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 		t.closeUnused()
 		return nil, err
 	}
+	if err := checkListenPort(cfg, o.configPath); err != nil {
+		t.closeUnused()
+		return nil, err
+	}
 	if o.runDir != "" {
 		if err := claimSocket(o.runDir, cfg.Name); err != nil {
+			t.closeUnused()
+			return nil, err
+		}
+		if t.prev, err = takeOverCrashed(ctx, log, o.runDir, cfg.Name); err != nil {
 			t.closeUnused()
 			return nil, err
 		}
@@ -194,9 +208,23 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 			return nil, err
 		}
 	}
+	if t.prev != nil {
+		// What the predecessor left and this configuration does not want.
+		if err := t.prev.Undo(context.WithoutCancel(ctx), log); err != nil {
+			log.Warn("undoing what the previous process left", "err", err)
+		}
+		t.prev = nil
+	}
 	if !o.userspace.noHost { // else the link's state drives the device
 		if err := t.dev.Up(); err != nil {
 			return nil, fmt.Errorf("bringing device up: %w", err)
+		}
+		// Taken since checkListenPort looked: wireguard-go fell back to a
+		// random port.
+		if want := cfg.Interface.ListenPort; want != 0 {
+			if st, err := t.Status(); err == nil && st.ListenPort != want {
+				return nil, listenPortInUse(o.configPath, want)
+			}
 		}
 	}
 	if err := t.startServices(); err != nil {
@@ -296,6 +324,8 @@ func (t *Tunnel) configureHost(ctx context.Context) error {
 		Config:        t.cfg,
 		EndpointAddrs: endpoints,
 		PathMTUProbes: probes,
+		KillSwitch:    t.opts.runDir != "",
+		Previous:      t.prev,
 		SetFwMark: func(mark uint32) error {
 			return t.dev.IpcSet(fmt.Sprintf("fwmark=%d\n", mark))
 		},
@@ -390,6 +420,9 @@ func (t *Tunnel) teardown() error {
 	t.svcs.close()
 	if t.host != nil {
 		errs = append(errs, t.host.Undo(context.Background(), t.log))
+	}
+	if t.prev != nil {
+		errs = append(errs, t.prev.Undo(context.Background(), t.log))
 	}
 	if t.dev != nil {
 		t.dev.Close() // closes the TUN too

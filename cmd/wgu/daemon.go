@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -77,11 +78,26 @@ func runDetached(cmd *exec.Cmd) error {
 	cmd.Stderr = os.Stderr
 	cmd.ExtraFiles = append(cmd.ExtraFiles, w)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// The child is in a session of its own, so Ctrl-C reaches only us:
+	// until it is ready, pass a stop on to it and wait while it undoes
+	// what it did, as `wgu up -f` would.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(stop)
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return fmt.Errorf("starting daemon: %w", err)
 	}
 	w.Close()
+	returned := make(chan struct{})
+	defer close(returned)
+	go func() {
+		select {
+		case <-stop:
+			cmd.Process.Signal(syscall.SIGTERM)
+		case <-returned:
+		}
+	}()
 
 	line, _ := bufio.NewReader(r).ReadString('\n')
 	if line == "ready\n" {
