@@ -19,8 +19,8 @@ const maxKeyFileSize = 1 << 10
 // `wg set IFACE private-key FILE` reads it. Symlinks are followed (a
 // Kubernetes secret is a link into ..data); the target must be a regular
 // file. Errors never echo the file's content.
-func readPrivateKeyFile(path string) (Key, error) {
-	var k Key
+func readPrivateKeyFile(path string) (SecretKey, error) {
+	var k SecretKey
 	if !filepath.IsAbs(path) {
 		return k, fmt.Errorf("%q is not an absolute path (expected the absolute path of a key file, e.g. /run/secrets/wg-key)", path)
 	}
@@ -47,7 +47,7 @@ func readPrivateKeyFile(path string) (Key, error) {
 	if len(b) > maxKeyFileSize {
 		return k, fmt.Errorf("%s is longer than %d bytes (expected one private key, as `wgu genkey` prints)", path, maxKeyFileSize)
 	}
-	k, err = ParseKey(trimSpace(string(b)))
+	k, err = ParseSecretKey(trimSpace(string(b)))
 	if err != nil {
 		return k, fmt.Errorf("%s does not hold a valid key (expected 44 characters of base64, as `wgu genkey` prints)", path)
 	}

@@ -41,8 +41,8 @@ func TestPrivateKeyFile(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		if cfg.Interface.PrivateKey != want || cfg.Interface.PrivateKeyFile != path {
-			t.Errorf("%s: key %v from %q, want the file's key from %q", path, cfg.Interface.PrivateKey == want, cfg.Interface.PrivateKeyFile, path)
+		if cfg.Interface.PrivateKey.Reveal() != want || cfg.Interface.PrivateKeyFile != path {
+			t.Errorf("%s: key %v from %q, want the file's key from %q", path, cfg.Interface.PrivateKey.Reveal() == want, cfg.Interface.PrivateKeyFile, path)
 		}
 		// Marshalling keeps the reference, never the key.
 		out, err := cfg.MarshalText()

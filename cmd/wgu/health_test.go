@@ -26,7 +26,7 @@ func TestHealthAgainstARunningTunnel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := tunnel.ParseConfig("wgh0.conf", strings.NewReader("[Interface]\nPrivateKey = "+priv.String()+
+	cfg, err := tunnel.ParseConfig("wgh0.conf", strings.NewReader("[Interface]\nPrivateKey = "+priv.Reveal().String()+
 		"\nAddress = 10.9.0.1/24\n\n[Peer]\nPublicKey = "+peer.PublicKey().String()+"\nAllowedIPs = 10.9.0.2/32\n"))
 	if err != nil {
 		t.Fatal(err)
