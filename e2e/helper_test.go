@@ -88,7 +88,7 @@ func runSource(addr, sizeText, paceText string) error {
 	var c net.Conn
 	deadline := time.Now().Add(helperDialWait)
 	for {
-		c, err = net.DialTimeout("tcp", addr, time.Second)
+		c, err = dialSource(addr)
 		if err == nil || time.Now().After(deadline) {
 			break
 		}

@@ -27,6 +27,10 @@ type Interface struct {
 	PrivateKey SecretKey
 	ListenPort uint16 // 0: random port
 	FwMark     uint32 // 0: off
+	// PrivateKeyFile is the file PrivateKey was read from (a mounted
+	// secret), or "" when the key was written inline. Marshalling writes
+	// the path, not the key.
+	PrivateKeyFile string
 
 	// wg-quick keys.
 	Addresses  []netip.Prefix

@@ -15,7 +15,9 @@ func (c *Config) MarshalText() ([]byte, error) {
 	var b bytes.Buffer
 	ifc := &c.Interface
 	b.WriteString("[Interface]\n")
-	if !ifc.PrivateKey.IsZero() {
+	if ifc.PrivateKeyFile != "" {
+		fmt.Fprintf(&b, "PrivateKeyFile = %s\n", ifc.PrivateKeyFile)
+	} else if !ifc.PrivateKey.IsZero() {
 		fmt.Fprintf(&b, "PrivateKey = %s\n", ifc.PrivateKey.Reveal())
 	}
 	if ifc.ListenPort != 0 {

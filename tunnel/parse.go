@@ -202,6 +202,9 @@ var wgQuickKeys = map[string]bool{
 	"address": true, "dns": true, "mtu": true, "table": true,
 	"preup": true, "postup": true, "predown": true, "postdown": true,
 	"saveconfig": true,
+	// wgu's own: wg(8) has no such key (`wg set IFACE private-key FILE` is
+	// its way), so strip drops it and the running key stays.
+	"privatekeyfile": true,
 }
 
 var peerKeyNames = map[string]bool{
@@ -210,7 +213,7 @@ var peerKeyNames = map[string]bool{
 }
 
 const (
-	interfaceKeyList = "PrivateKey, ListenPort, FwMark, Address, DNS, MTU, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig"
+	interfaceKeyList = "PrivateKey, ListenPort, FwMark, Address, DNS, MTU, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig, PrivateKeyFile"
 	peerKeyList      = "PublicKey, PresharedKey, AllowedIPs, Endpoint, PersistentKeepalive"
 )
 
@@ -234,7 +237,20 @@ func (p *parser) interfaceKey(n int, key, norm, value string) (bool, error) {
 		if k.IsZero() {
 			return false, p.errorf(n, key, "the key is all zeros (expected a private key, as `wgu genkey` prints)")
 		}
+		if ifc.PrivateKeyFile != "" {
+			return false, p.errorf(n, key, "PrivateKeyFile is already set (expected one of PrivateKey and PrivateKeyFile)")
+		}
 		ifc.PrivateKey = k.Secret()
+		p.sawPrivateKey = true
+	case "privatekeyfile":
+		if p.sawPrivateKey && ifc.PrivateKeyFile == "" {
+			return false, p.errorf(n, key, "PrivateKey is already set (expected one of PrivateKey and PrivateKeyFile)")
+		}
+		k, err := readPrivateKeyFile(value)
+		if err != nil {
+			return false, p.errorf(n, key, "%v", err)
+		}
+		ifc.PrivateKey, ifc.PrivateKeyFile = k, value
 		p.sawPrivateKey = true
 	case "listenport":
 		port, err := parseListenPort(value)
@@ -379,7 +395,7 @@ func (p *parser) finish() error {
 		return p.errorf(0, "", "missing [Interface] section (expected one, with at least a PrivateKey)")
 	}
 	if !p.sawPrivateKey {
-		return p.errorf(p.interfaceLine, "", "missing PrivateKey in [Interface] (it is required; make one with `wgu genkey`)")
+		return p.errorf(p.interfaceLine, "", "missing PrivateKey in [Interface] (it is required; make one with `wgu genkey`, or name a file holding one with PrivateKeyFile)")
 	}
 	own := p.cfg.Interface.PrivateKey.PublicKey()
 	seen := make(map[Key]int, len(p.cfg.Peers))

@@ -443,6 +443,10 @@ func (t *Tunnel) saveConfig() error {
 		return fmt.Errorf("SaveConfig: %w", err)
 	}
 	saved := *t.config()
+	if st.PrivateKey != saved.Interface.PrivateKey {
+		// Changed live (wg set private-key): the file no longer holds it.
+		saved.Interface.PrivateKeyFile = ""
+	}
 	saved.Interface.PrivateKey = st.PrivateKey
 	saved.Interface.ListenPort = st.ListenPort
 	saved.Interface.FwMark = st.FwMark

@@ -49,6 +49,7 @@ func main() {
 			userspaceCommand(),
 			reloadCommand(),
 			pingCommand(),
+			healthCommand(),
 			showCommand(),
 			doctorCommand(),
 			showconfCommand(),

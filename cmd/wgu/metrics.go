@@ -79,12 +79,8 @@ func healthy(t *tunnel.Tunnel, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range st.Peers {
-		if !p.LastHandshake.IsZero() && now.Sub(p.LastHandshake) < freshHandshake {
-			return nil
-		}
-	}
-	return errors.New("no peer has a handshake in the last 180 seconds")
+	_, err = freshestHandshake(st, now)
+	return err
 }
 
 // serveMetrics serves /metrics and /healthz on addr until ctx ends. A bare

@@ -83,6 +83,9 @@ func runUp(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if f := cfg.Interface.PrivateKeyFile; f != "" && req.ready == nil {
+		warnWorldAccessible(f)
+	}
 	if req.mode != tunnel.ModeNetstack {
 		if _, err := net.InterfaceByName(cfg.Name); err == nil {
 			return fmt.Errorf("`%s' already exists", cfg.Name)
