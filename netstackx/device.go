@@ -137,6 +137,19 @@ func New(o Options) (*Device, error) {
 	return d, nil
 }
 
+// congestionControl is NewReno, not CUBIC. The pinned gVisor's CUBIC
+// (cubic.go, getCwnd) applies cwnd += (W_cubic(t+RTT) - cwnd) / cwnd even
+// when W_cubic is below cwnd, so after a loss, with fast convergence having
+// lowered W_max, every ACK shrinks the window; repeated losses drive it to
+// 0. With cwnd 0 nothing is sent, and when every unacknowledged segment is
+// SACKed or marked lost the pipe (Outstanding) is 0 too, so no
+// retransmission timer is armed: the connection waits forever, its counters
+// frozen (issue 18: 4 of 4 transfers at 5 % loss; TestLossyUnderlay at 1 %).
+// Upstream: google/gvisor#6113 (closed, same symptom, SndCwnd 0), fixed by
+// google/gvisor#13958 ("tcp: prevent CUBIC ACKs from reducing cwnd", August
+// 2026). Go back to "cubic" once the pinned gVisor has that change.
+const congestionControl = tcpip.CongestionControlOption("reno")
+
 // tuneTCP sets the stack's TCP options. SACK is off by default in gVisor and
 // costs a lot on any loss; buffers are sized for a fast LAN-to-VPS path.
 // RACK is gVisor's default today, set here so that a change of default
@@ -159,7 +172,7 @@ func tuneTCP(s *stack.Stack) error {
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd); err != nil {
 		return fmt.Errorf("setting TCP send buffer: %v", err)
 	}
-	cc := tcpip.CongestionControlOption("cubic")
+	cc := congestionControl
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &cc); err != nil {
 		return fmt.Errorf("setting congestion control: %v", err)
 	}
