@@ -37,6 +37,7 @@ type lossLab struct {
 	hubConf      string
 	runDir       string
 	rlProc       *Proc
+	rlKey        string // the rootless spoke's public key
 	links        []*Link
 }
 
@@ -69,6 +70,7 @@ func newLossLab(t testing.TB, ctx context.Context) *lossLab {
 	var dir string
 	dir, r.runDir = nobodyDir(t)
 	hub, tun, rl := newKeyPair(t), newKeyPair(t), newKeyPair(t)
+	r.rlKey = rl.Public
 	r.hubConf = writeConfig(t, t.TempDir(), r.hubIf, fmt.Sprintf(`[Interface]
 PrivateKey = %s
 Address = %s/24
