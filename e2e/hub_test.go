@@ -181,7 +181,7 @@ func TestRootlessHubRoutesBetweenSpokes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 	r := newRootlessHubLab(t, ctx)
-	if !strings.Contains(r.hubProc.Stderr(), "PostUp hook skipped without privilege") {
+	if !strings.Contains(r.hubProc.Stderr(), "[-] PostUp hook skipped (netstack mode") {
 		t.Errorf("the hub's PostUp was not reported as skipped:\n%s", r.hubProc.Stderr())
 	}
 	if err := r.a.Ping(ctx, rhWGB); err != nil {

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"golang.zx2c4.com/wireguard/conn"
 )
 
 // benchConfig is a hub config with many peers: parsing and UAPI rendering
@@ -83,8 +85,17 @@ func BenchmarkStatus100Peers(b *testing.B) {
 // BenchmarkNetstackTCP measures the netstack packet path: one TCP stream
 // between two netstack tunnels in this process, over loopback UDP. The
 // bytes/s figure is the tunnel's goodput; allocs/op are per 64 KiB written.
+// The sub-benchmarks run it on wgu's bind and, as the reference, on
+// wireguard-go's StdNetBind.
 func BenchmarkNetstackTCP(b *testing.B) {
-	a, c := netstackPair(b)
+	b.Run("bind=wgu", func(b *testing.B) { benchmarkNetstackTCP(b) })
+	b.Run("bind=wireguard-go", func(b *testing.B) {
+		benchmarkNetstackTCP(b, func(o *options) { o.newBind = conn.NewStdNetBind })
+	})
+}
+
+func benchmarkNetstackTCP(b *testing.B, opts ...UpOption) {
+	a, c := netstackPair(b, opts...)
 	defer a.Close()
 	defer c.Close()
 	ln, err := a.Listen("tcp", "10.0.0.1:9000")

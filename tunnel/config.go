@@ -18,6 +18,8 @@ type Config struct {
 	// Services are the wireproxy-style sections ([Socks5], [http],
 	// [TCPClientTunnel], [TCPServerTunnel], [UDPProxyTunnel]), in file order.
 	Services []Section
+
+	src *configSource // where ParseConfig found the peers; nil if built in code
 }
 
 // Interface is the [Interface] section.

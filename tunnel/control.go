@@ -21,7 +21,7 @@ import (
 
 // ControlRequest is a request on the control socket.
 type ControlRequest struct {
-	Op      string `json:"op"`                // "info", "ping" or "reload"
+	Op      string `json:"op"`                // "info", "ping", "reload" or "external-hooks"
 	Addr    string `json:"addr,omitempty"`    // ping: destination IP
 	Seq     uint16 `json:"seq,omitempty"`     // ping: sequence number
 	Timeout int64  `json:"timeout,omitempty"` // ping: nanoseconds to wait for the reply
@@ -39,6 +39,8 @@ type ControlReply struct {
 	Goroutines int `json:"goroutines,omitempty"`
 	// Counters are the netstack's packet and TCP counters.
 	Counters map[string]uint64 `json:"counters,omitempty"`
+	// Warnings are the reloaded config's warnings (reload), one line each.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ErrPingUnsupported is returned by Ping on a tunnel whose backend cannot
@@ -82,6 +84,10 @@ func listenControl(dir, name string, t *Tunnel, log *slog.Logger) (*controlServe
 
 func (s *controlServer) serve(c net.Conn, t *Tunnel) {
 	defer c.Close()
+	if err := checkPeer(c); err != nil {
+		t.log.Warn("control socket", "err", err)
+		return // closed without an answer
+	}
 	// A request is small and quick; a stuck client must not hold Close up.
 	c.SetDeadline(time.Now().Add(time.Minute))
 	sc := bufio.NewScanner(c)
@@ -127,10 +133,20 @@ func (t *Tunnel) handleControl(req ControlRequest) ControlReply {
 	case "reload":
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := t.ReloadConfig(ctx); err != nil {
-			t.log.Error("reload failed", "err", err)
-			return ControlReply{Error: err.Error()}
+		warnings, err := t.reloadConfig(ctx)
+		rep := ControlReply{}
+		for _, w := range warnings {
+			rep.Warnings = append(rep.Warnings, w.String())
 		}
+		if err != nil {
+			t.log.Error("reload failed", "err", err)
+			rep.Error = err.Error()
+		}
+		return rep
+	case "external-hooks":
+		// `wgu down` runs PreDown and PostDown itself, on its own terminal,
+		// around the SIGTERM it sends next.
+		t.hooksByCaller.Store(true)
 		return ControlReply{}
 	}
 	return ControlReply{Error: fmt.Sprintf("unknown op %q", req.Op)}
@@ -154,10 +170,29 @@ func DialControl(ctx context.Context, explicitDir, name string) (*ControlClient,
 	for _, dir := range RunDirs(explicitDir) {
 		c, err := d.DialContext(ctx, "unix", ControlPath(dir, name))
 		if err == nil {
+			if err := checkServer(c, ControlPath(dir, name)); err != nil {
+				c.Close()
+				return nil, err
+			}
 			return &ControlClient{conn: c, sc: bufio.NewScanner(c)}, nil
 		}
 	}
 	return nil, fmt.Errorf("%s: no wgu control socket: %w", name, ErrNoInterface)
+}
+
+// dialControlIn connects to the control socket of interface name in dir
+// only.
+func dialControlIn(ctx context.Context, dir, name string) (*ControlClient, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", ControlPath(dir, name))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkServer(c, ControlPath(dir, name)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &ControlClient{conn: c, sc: bufio.NewScanner(c)}, nil
 }
 
 // Do sends one request and reads its reply; a reply carrying an error is

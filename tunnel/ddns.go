@@ -55,7 +55,8 @@ type ddnsRunner struct {
 }
 
 // startDDNS starts the goroutine if a peer of t.cfg needs it and it is not
-// running. The caller holds t.mu or is Up.
+// running. The caller holds t.mu or is Up. Close stops the goroutine
+// before it takes t.mu, since the goroutine takes it too.
 func (t *Tunnel) startDDNS() {
 	if len(hostNamePeers(t.cfg)) == 0 {
 		return
@@ -154,14 +155,39 @@ func (t *Tunnel) refreshEndpoints(ctx context.Context, start time.Time) {
 		if old == ap {
 			continue
 		}
-		set := "public_key=" + p.PublicKey.Hex() + "\nupdate_only=true\nendpoint=" + ap.String() + "\n"
-		if err := t.dev.IpcSet(set); err != nil {
-			t.log.Error("setting re-resolved endpoint", "peer", p.PublicKey.String(), "endpoint", ap.String(), "err", err)
+		if !t.moveEndpoint(p, ap) {
 			continue
 		}
 		t.log.Info("endpoint address changed", "peer", p.PublicKey.String(), "host", p.Endpoint.Host,
 			"old", old.String(), "new", ap.String())
 	}
+}
+
+// moveEndpoint sets peer p's endpoint to ap, under the lock Reload and
+// Close take: if the tunnel is closing, or a reload changed or removed the
+// peer's Endpoint while the name was being looked up, nothing is set.
+func (t *Tunnel) moveEndpoint(p Peer, ap netip.AddrPort) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closing || !hasEndpoint(t.cfg, p.PublicKey, p.Endpoint) {
+		return false
+	}
+	set := "public_key=" + p.PublicKey.Hex() + "\nupdate_only=true\nendpoint=" + ap.String() + "\n"
+	if err := t.dev.IpcSet(set); err != nil {
+		t.log.Error("setting re-resolved endpoint", "peer", p.PublicKey.String(), "endpoint", ap.String(), "err", err)
+		return false
+	}
+	return true
+}
+
+// hasEndpoint reports whether cfg has peer key with Endpoint e.
+func hasEndpoint(cfg *Config, key Key, e Endpoint) bool {
+	for _, p := range cfg.Peers {
+		if p.PublicKey == key {
+			return p.Endpoint == e
+		}
+	}
+	return false
 }
 
 // liveEndpoint is the device's current endpoint as an AddrPort (zero if none).

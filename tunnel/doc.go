@@ -22,6 +22,15 @@
 // tunnels may run in one process: the package keeps no global state.
 //
 // Errors that callers branch on are sentinels for errors.Is:
-// ErrInvalidConfig (with *ParseError for file, line and key), ErrExists,
-// ErrClosed, ErrNoPeer, ErrNotNetstack, ErrPingUnsupported, ErrNoInterface.
+// ErrInvalidConfig (with *ParseError for file, line and key; Up checks a
+// Config built in code the same way), ErrExists, ErrClosed (Status,
+// SetPeer, Reload, the dial, listen and ping methods of a closed tunnel),
+// ErrNoPeer, ErrNotNetstack, ErrPingUnsupported, ErrNoInterface,
+// ErrRestartNeeded (Reload), ErrNoShell (hooks). Up with an
+// already-cancelled context returns ctx.Err().
+//
+// Config.Warnings lists what a config gets wrong without being invalid
+// (the same AllowedIPs on two peers, a peer nobody can handshake with).
+// HookRunner runs PreUp/PostUp/PreDown/PostDown as wg-quick does; in
+// netstack mode it skips the hooks HostNetworkOnly recognises.
 package tunnel

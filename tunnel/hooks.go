@@ -1,78 +1,108 @@
 package tunnel
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
 )
 
-// RunHooks runs one stage's commands (stage is "PreUp", "PostUp", ...) in
-// order through /bin/sh -c, with %i replaced by the interface name, echoing
-// each as "[#] cmd" to out as wg-quick does. The first failure stops the stage.
-func RunHooks(ctx context.Context, stage, ifname string, hooks []string, out io.Writer) error {
-	return runHooks(ctx, stage, ifname, hooks, out, nil)
+// ErrNoShell is returned for a hook that must run when no shell exists (a
+// FROM scratch container): neither bash in PATH nor /bin/sh.
+var ErrNoShell = errors.New("no shell to run it (looked for bash in PATH and /bin/sh)")
+
+// HookRunner runs a config's PreUp/PostUp/PreDown/PostDown commands as
+// wg-quick does: each through bash (sh where there is no bash), with %i
+// replaced by the interface name, echoed as "[#] cmd" to Out together with
+// its output.
+//
+// In netstack mode there is no kernel interface for a hook to configure, so
+// a hook that only configures the host's network (see HostNetworkOnly) is
+// not run: Out gets one line saying it was skipped. The decision is made
+// from the hook's text before anything runs, never from PATH or from what a
+// command prints.
+type HookRunner struct {
+	Out  io.Writer // echoes and the hooks' output; nil discards them
+	Mode Mode      // ModeNetstack skips host-network hooks
+
+	// shell overrides the shell lookup (tests): a path, or "-" for none.
+	shell string
 }
 
-// runHooks is RunHooks; with a non-nil skip, a hook that failed for lack of
-// privilege is reported to skip and the stage goes on.
-func runHooks(ctx context.Context, stage, ifname string, hooks []string, out io.Writer, skip func(cmdline string, err error)) error {
-	for _, h := range hooks {
-		cmdline := strings.ReplaceAll(h, "%i", ifname)
-		fmt.Fprintf(out, "[#] %s\n", cmdline)
-		var captured bytes.Buffer
-		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", cmdline)
-		cmd.Stdout = io.MultiWriter(out, &captured)
-		cmd.Stderr = cmd.Stdout
-		err := cmd.Run()
-		if err == nil {
+// RunHooks runs one stage's commands (stage is "PreUp", "PostUp", ...) for
+// an interface on a kernel TUN. The first failure stops the stage.
+func RunHooks(ctx context.Context, stage, ifname string, hooks []string, out io.Writer) error {
+	return HookRunner{Out: out, Mode: ModeTUN}.Run(ctx, stage, ifname, hooks)
+}
+
+// Run runs one stage's commands in order; the first failure stops the stage.
+func (h HookRunner) Run(ctx context.Context, stage, ifname string, hooks []string) error {
+	out := h.Out
+	if out == nil {
+		out = io.Discard
+	}
+	for _, hook := range hooks {
+		cmdline := strings.ReplaceAll(hook, "%i", ifname)
+		if h.Mode == ModeNetstack && HostNetworkOnly(cmdline) {
+			fmt.Fprintf(out, "[-] %s hook skipped (netstack mode: it only configures the host's network): %s\n", stage, cmdline)
 			continue
 		}
-		uid := os.Geteuid()
-		if uid == 0 {
+		fmt.Fprintf(out, "[#] %s\n", cmdline)
+		shell, err := h.findShell()
+		if err != nil {
+			return fmt.Errorf("%s hook `%s' cannot run: %w", stage, cmdline, err)
+		}
+		cmd := exec.CommandContext(ctx, shell, "-c", cmdline)
+		cmd.Stdout = out
+		cmd.Stderr = out
+		killGroupOnCancel(cmd)
+		if err := cmd.Run(); err != nil {
+			if errors.Is(err, exec.ErrWaitDelay) && ctx.Err() == nil {
+				// Something the hook left running in the background
+				// still holds its output: not a failure.
+				continue
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s hook `%s' stopped: %w", stage, cmdline, ctx.Err())
+			}
+			if uid := os.Geteuid(); uid != 0 {
+				return fmt.Errorf("%s hook `%s' failed: %w (wgu runs as uid %d, not root: the command may need privileges this process lacks)", stage, cmdline, err, uid)
+			}
 			return fmt.Errorf("%s hook `%s' failed: %w", stage, cmdline, err)
 		}
-		if skip != nil && deniedPrivilege(captured.String()) {
-			skip(cmdline, err)
-			continue
-		}
-		return fmt.Errorf("%s hook `%s' failed: %w (wgu runs as uid %d, not root: the command may need privileges this process lacks)", stage, cmdline, err, uid)
 	}
 	return nil
 }
 
-// deniedPrivilege recognises the messages of commands refused for lack of
-// privilege (sysctl, ip, iptables, nft, resolvconf, ...).
-func deniedPrivilege(output string) bool {
-	lower := strings.ToLower(output)
-	for _, s := range []string{"permission denied", "operation not permitted", "must be root", "are you root", "read-only file system"} {
-		if strings.Contains(lower, s) {
-			return true
+// findShell is bash where it exists (wg-quick evaluates hooks in bash, so
+// hooks may use its syntax), else /bin/sh.
+func (h HookRunner) findShell() (string, error) {
+	switch h.shell {
+	case "":
+	case "-":
+		return "", ErrNoShell
+	default:
+		if _, err := exec.LookPath(h.shell); err != nil {
+			return "", fmt.Errorf("%w: %w", ErrNoShell, err)
 		}
+		return h.shell, nil
 	}
-	return false
+	if p, err := exec.LookPath("bash"); err == nil {
+		return p, nil
+	}
+	if p, err := exec.LookPath("/bin/sh"); err == nil {
+		return p, nil
+	}
+	return "", ErrNoShell
 }
 
-// runHooks runs a stage when the tunnel was brought up WithHooks. A
-// netstack tunnel without root runs them too, but a hook refused for lack of
-// privilege (a hub's `sysctl -w net.ipv4.ip_forward=1`, iptables rules) is
-// reported as skipped rather than failing Up: the netstack does the
-// routing such hooks set up on a kernel interface.
+// runHooks runs a stage when the tunnel was brought up WithHooks.
 func (t *Tunnel) runHooks(ctx context.Context, stage string, hooks []string) error {
 	if t.opts.hookOut == nil {
 		return nil
 	}
-	var skip func(string, error)
-	if t.mode == ModeNetstack {
-		skip = func(cmdline string, err error) {
-			t.log.Warn("hook skipped: it needs privileges this process lacks", slog.String("stage", stage),
-				slog.String("hook", cmdline), slog.String("err", err.Error()))
-			fmt.Fprintf(t.opts.hookOut, "[!] %s hook skipped without privilege: %s\n", stage, cmdline)
-		}
-	}
-	return runHooks(ctx, stage, t.Name(), hooks, t.opts.hookOut, skip)
+	return HookRunner{Out: t.opts.hookOut, Mode: t.mode, shell: t.opts.hookShell}.Run(ctx, stage, t.Name(), hooks)
 }

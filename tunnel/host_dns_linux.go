@@ -40,6 +40,9 @@ func (s *HostState) setDNS(ctx context.Context, log *slog.Logger, ifc Interface)
 	name := resolvconfPrefix(rc) + s.Link
 	// Recorded first: if resolvconf fails half-way, `-d -f` is still right.
 	s.Resolvconf = name
+	if s.prev != nil && s.prev.Resolvconf == name {
+		s.prev.Resolvconf = "" // `resolvconf -a` replaces the predecessor's entry
+	}
 	log.Info("setting DNS with resolvconf", "name", name)
 	cmd := exec.CommandContext(ctx, rc, "-a", name, "-m", "0", "-x")
 	cmd.Stdin = strings.NewReader(in.String())

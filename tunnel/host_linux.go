@@ -20,9 +20,23 @@ type HostParams struct {
 	// EndpointAddrs are the peers' resolved endpoints: the MTU is derived
 	// from the routes towards them when Config sets none.
 	EndpointAddrs []netip.Addr
+	// PathMTUProbes are the endpoints with their ports: when Config sets no
+	// MTU, the path towards each is probed and the MTU lowered to fit.
+	PathMTUProbes []netip.AddrPort
 	// SetFwMark sets the device's fwmark; it is called when a default route
 	// needs policy routing and the config set no FwMark.
 	SetFwMark func(uint32) error
+	// KillSwitch adds, with a default route, the kill switch that keeps
+	// the tunnel's traffic from leaving in the clear while the process is
+	// dead (see HostState.KillSwitch). Only for a tunnel whose state is
+	// recorded, so that `wgu down` can find and remove it.
+	KillSwitch bool
+	// Previous is what a dead predecessor (a crashed `wgu up` of the same
+	// interface) left on the host. ConfigureHost takes over, rather than
+	// duplicates, what it would add again (policy rules, kill switch,
+	// src_valid_mark, nftables tables, DNS) and removes it from Previous,
+	// so that Previous.Undo afterwards removes only what is no longer wanted.
+	Previous *HostState
 }
 
 // HostState records exactly what ConfigureHost changed on the host, so that
@@ -50,6 +64,19 @@ type HostState struct {
 	// SrcValidMarkOld is the value it had before.
 	SrcValidMarkChanged bool   `json:"src_valid_mark_changed,omitempty"`
 	SrcValidMarkOld     string `json:"src_valid_mark_old,omitempty"`
+	// KillSwitch holds the unreachable default routes put behind the
+	// tunnel's default routes in the policy table: when the tunnel's link
+	// dies with its process, they are what is left in that table, so
+	// traffic that went through the tunnel fails instead of leaving in the
+	// clear, until Undo (`wgu down`) removes them with the rules.
+	KillSwitch []HostRoute `json:"kill_switch,omitempty"`
+	// SendRedirectsChanged says net.ipv4.conf.all.send_redirects was set to
+	// 0 (kernel WireGuard does the same); SendRedirectsOld is its old value.
+	SendRedirectsChanged bool   `json:"send_redirects_changed,omitempty"`
+	SendRedirectsOld     string `json:"send_redirects_old,omitempty"`
+
+	// prev is HostParams.Previous while ConfigureHost runs.
+	prev *HostState
 }
 
 // HostRoute is a route ConfigureHost added: Dst via the link, in Table.
@@ -91,11 +118,13 @@ func ConfigureHost(ctx context.Context, log *slog.Logger, p HostParams) (*HostSt
 	if err != nil {
 		return nil, fmt.Errorf("configuring host: finding link %s: %w", p.Interface, err)
 	}
-	s := &HostState{Link: p.Interface, LinkIndex: link.Attrs().Index}
+	s := &HostState{Link: p.Interface, LinkIndex: link.Attrs().Index, prev: p.Previous}
+	defer func() { s.prev = nil }()
 	steps := []struct {
 		name string
 		run  func() error
 	}{
+		{"sysctls", func() error { return s.setLinkSysctls(log) }},
 		{"addresses", func() error { return s.addAddresses(log, link, p.Config.Interface.Addresses) }},
 		{"MTU", func() error { return s.setMTUAndUp(log, link, p) }},
 		{"DNS", func() error { return s.setDNS(ctx, log, p.Config.Interface) }},
@@ -148,6 +177,8 @@ func (s *HostState) Undo(ctx context.Context, log *slog.Logger) error {
 		errs = append(errs, s.removeRoutes(log, link))
 	}
 	errs = append(errs, s.removeRules(log))
+	errs = append(errs, s.removeKillSwitch(log))
+	errs = append(errs, s.restoreSendRedirects(log))
 	errs = append(errs, s.removeDNS(ctx, log))
 	if link != nil {
 		errs = append(errs, s.restoreLink(log, link))
@@ -197,7 +228,7 @@ func netlinkAddr(a netip.Prefix) *netlink.Addr {
 func (s *HostState) setMTUAndUp(log *slog.Logger, link netlink.Link, p HostParams) error {
 	mtu := p.Config.Interface.MTU
 	if mtu == 0 {
-		mtu = autoMTU(log, p.EndpointAddrs)
+		mtu = fitPathMTU(log, autoMTU(log, p.EndpointAddrs), p.PathMTUProbes)
 	}
 	if old := link.Attrs().MTU; old != mtu {
 		log.Info("setting MTU", "mtu", mtu, "dev", s.Link)

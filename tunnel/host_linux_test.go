@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -102,6 +103,11 @@ func nsSnapshot() (string, error) {
 		return "", err
 	}
 	lines = append(lines, "src_valid_mark "+strings.TrimSpace(string(svm)))
+	redirects, err := os.ReadFile(sendRedirectsAllPath)
+	if err != nil {
+		return "", err
+	}
+	lines = append(lines, "send_redirects "+strings.TrimSpace(string(redirects)))
 	if nft, err := exec.LookPath("nft"); err == nil {
 		out, err := exec.Command(nft, "list", "ruleset").CombinedOutput()
 		if err != nil {
@@ -234,7 +240,7 @@ func (f *hostFixture) configure(t *testing.T, cfg *Config, endpoints []netip.Add
 	var cerr error
 	f.ns.run(t, func() error {
 		st, cerr = ConfigureHost(context.Background(), testLogger(t), HostParams{
-			Interface: "wgt0", Config: cfg, EndpointAddrs: endpoints, SetFwMark: setMark,
+			Interface: "wgt0", Config: cfg, EndpointAddrs: endpoints, SetFwMark: setMark, KillSwitch: true,
 		})
 		return nil
 	})
@@ -492,6 +498,87 @@ func TestUndoAfterLinkGone(t *testing.T) {
 	f.assertRestored(t)
 }
 
+// TestConfigureHostTakesOverCrashed is a restart after a crash: the new
+// ConfigureHost takes over the dead process's rules, kill switch, nftables
+// tables and sysctls instead of adding them again, and the two states'
+// Undo restore the namespace.
+func TestConfigureHostTakesOverCrashed(t *testing.T) {
+	f := newHostFixture(t)
+	cfg := &Config{Name: "wgt0", Interface: Interface{Addresses: mustPrefixes(t, "10.9.0.2/32", "fd00:9::2/128")},
+		Peers: []Peer{{AllowedIPs: mustPrefixes(t, "0.0.0.0/0", "::/0")}}}
+	first, err := f.configure(t, cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.KillSwitch) != 2 || !first.SendRedirectsChanged {
+		t.Fatalf("first state: kill switch %v, send_redirects changed %v", first.KillSwitch, first.SendRedirectsChanged)
+	}
+	var dead HostState // as the next process reads it from the state file
+	if b, err := json.Marshal(first); err != nil || json.Unmarshal(b, &dead) != nil {
+		t.Fatalf("state round trip: %v", err)
+	}
+	f.ns.run(t, func() error {
+		link, err := netlink.LinkByName("wgt0")
+		if err != nil {
+			return err
+		}
+		if err := netlink.LinkDel(link); err != nil {
+			return err
+		}
+		// With the link gone, table 51820 holds only the kill switch.
+		routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: defaultPolicyTable}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return err
+		}
+		if len(routes) != 2 || routes[0].Type != unix.RTN_UNREACHABLE || routes[1].Type != unix.RTN_UNREACHABLE {
+			t.Errorf("table %d after the link died: %v, want the two unreachable defaults", defaultPolicyTable, routes)
+		}
+		return addTestTUN(t, "wgt0", 1500)
+	})
+	dead.Routes, dead.Addresses, dead.MTUBefore, dead.BroughtUp = nil, nil, 0, false
+
+	var second *HostState
+	f.ns.run(t, func() (err error) {
+		second, err = ConfigureHost(context.Background(), testLogger(t), HostParams{
+			Interface: "wgt0", Config: cfg, SetFwMark: func(uint32) error { return nil }, KillSwitch: true, Previous: &dead,
+		})
+		return err
+	})
+	if second.FwMark != first.FwMark {
+		t.Errorf("fwmark %d after the restart, want the dead process's %d", second.FwMark, first.FwMark)
+	}
+	f.ns.run(t, func() error {
+		for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+			rules, err := netlink.RuleList(family)
+			if err != nil {
+				return err
+			}
+			var notMark, suppress int
+			for _, r := range rules {
+				if r.Table == int(first.FwMark) && r.Invert {
+					notMark++
+				}
+				if r.Table == unix.RT_TABLE_MAIN && r.SuppressPrefixlen == 0 {
+					suppress++
+				}
+			}
+			if notMark != 1 || suppress != 1 {
+				t.Errorf("family %d after the restart: %d not-fwmark and %d suppress rules, want 1 each", family, notMark, suppress)
+			}
+		}
+		return nil
+	})
+	if len(dead.Rules)+len(dead.KillSwitch)+len(dead.NftTables) != 0 || dead.SrcValidMarkChanged || dead.SendRedirectsChanged {
+		t.Errorf("left to the dead process's undo: %+v", dead)
+	}
+	if !second.SrcValidMarkChanged || second.SrcValidMarkOld != "0" || !second.SendRedirectsChanged || second.SendRedirectsOld != "1" {
+		t.Errorf("sysctl records not taken over: %+v", second)
+	}
+	f.undo(t, &dead)
+	f.undo(t, second)
+	f.assertRestored(t)
+}
+
 func TestConfigureHostMTU(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -703,17 +790,21 @@ func TestConfigureHostWithoutTools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Resolvconf != "" || len(st.NftTables) != 0 {
-		t.Errorf("recorded tools that are not there: %+v", st)
+	if st.Resolvconf != "" {
+		t.Errorf("recorded resolvconf, which is not there: %+v", st)
 	}
 	if len(st.Rules) != 2 || len(st.Routes) != 1 || !st.SrcValidMarkChanged {
-		t.Errorf("policy routing incomplete without nft: %+v", st)
+		t.Errorf("policy routing incomplete without tools: %+v", st)
+	}
+	// nftables is spoken to over netlink: no nft command needed.
+	if want := []NftTable{{Family: "ip", Name: "wgu-wgt0"}}; !slices.Equal(st.NftTables, want) {
+		t.Errorf("nft tables recorded %v, want %v", st.NftTables, want)
 	}
 	if nftErr == nil {
 		f.ns.run(t, func() error {
 			out, err := exec.Command(nft, "list", "tables").CombinedOutput()
-			if err != nil || len(strings.TrimSpace(string(out))) != 0 {
-				return fmt.Errorf("nft tables present: %s (%v)", out, err)
+			if err != nil || strings.TrimSpace(string(out)) != "table ip wgu-wgt0" {
+				return fmt.Errorf("nft list tables: %s (%v), want the table ip wgu-wgt0", out, err)
 			}
 			return nil
 		})
@@ -721,4 +812,99 @@ func TestConfigureHostWithoutTools(t *testing.T) {
 	f.undo(t, st)
 	t.Setenv("PATH", path) // for the snapshot's nft
 	f.assertRestored(t)
+}
+
+// nftReferenceScript is the nft input wgu used before it spoke netlink to
+// nf_tables itself (and wg-quick's rules under wgu's table name): the
+// table built with the library must list exactly as this one does.
+func nftReferenceScript(tbl NftTable, iface string, local []netip.Addr, mark uint32) string {
+	var b strings.Builder
+	t := tbl.Family + " " + tbl.Name
+	fmt.Fprintf(&b, "add table %s\n", t)
+	fmt.Fprintf(&b, "add chain %s preraw { type filter hook prerouting priority -300; }\n", t)
+	fmt.Fprintf(&b, "add chain %s premangle { type filter hook prerouting priority -150; }\n", t)
+	fmt.Fprintf(&b, "add chain %s postmangle { type filter hook postrouting priority -150; }\n", t)
+	for _, a := range local {
+		fmt.Fprintf(&b, "add rule %s preraw iifname != %q %s daddr %s fib saddr type != local drop\n", t, iface, tbl.Family, a)
+	}
+	fmt.Fprintf(&b, "add rule %s postmangle meta l4proto udp mark %d ct mark set mark\n", t, mark)
+	fmt.Fprintf(&b, "add rule %s premangle meta l4proto udp meta mark set ct mark\n", t)
+	return b.String()
+}
+
+func TestNftTableListsLikeNftScript(t *testing.T) {
+	nft, err := exec.LookPath("nft")
+	if err != nil {
+		t.Skip("needs the nft command to compare with")
+	}
+	ns := newTestNetns(t)
+	tables := []struct {
+		tbl   NftTable
+		local []netip.Addr
+	}{
+		{NftTable{"ip", "wgu-wg_0.x"}, []netip.Addr{netip.MustParseAddr("10.9.0.2"), netip.MustParseAddr("192.168.4.1")}},
+		{NftTable{"ip6", "wgu-wg_0.x"}, []netip.Addr{netip.MustParseAddr("fd00:9::2")}},
+	}
+	const iface, mark = "wg+0.x", 51821
+	list := func() (out string) {
+		ns.run(t, func() error {
+			b, err := exec.Command(nft, "list", "ruleset").CombinedOutput()
+			out = string(b)
+			return err
+		})
+		return out
+	}
+	ns.run(t, func() error {
+		for _, tc := range tables {
+			cmd := exec.Command(nft, "-f", "-")
+			cmd.Stdin = strings.NewReader(nftReferenceScript(tc.tbl, iface, tc.local, mark))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("nft -f: %w: %s", err, out)
+			}
+		}
+		return nil
+	})
+	want := list()
+	if !strings.Contains(want, "fib saddr type != local drop") {
+		t.Fatalf("nft -f made no rules:\n%s", want)
+	}
+	ns.run(t, func() error {
+		for _, tc := range tables {
+			if err := deleteNftTable(tc.tbl); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if got := list(); strings.TrimSpace(got) != "" {
+		t.Fatalf("deleteNftTable left:\n%s", got)
+	}
+	// Twice: the second transaction replaces the first table.
+	for range 2 {
+		ns.run(t, func() error {
+			for _, tc := range tables {
+				c, err := nftables.New()
+				if err != nil {
+					return err
+				}
+				buildNftTable(c, tc.tbl, iface, tc.local, mark)
+				if err := c.Flush(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if got := list(); got != want {
+		t.Errorf("library-built tables:\n%s\nnft-built tables:\n%s", got, want)
+	}
+	ns.run(t, func() error {
+		for _, tc := range tables {
+			if err := deleteNftTable(tc.tbl); err != nil {
+				return err
+			}
+		}
+		// Deleting what is gone is no error.
+		return deleteNftTable(tables[0].tbl)
+	})
 }

@@ -33,7 +33,10 @@ func (s *HostState) addPolicyRouting(ctx context.Context, log *slog.Logger, link
 	mark := p.Config.Interface.FwMark
 	if mark == 0 {
 		var err error
-		if mark, err = firstFreeTable(defaultPolicyTable); err != nil {
+		if s.prev != nil && s.prev.FwMark != 0 {
+			// The dead predecessor's table holds its kill switch: keep it.
+			mark = s.prev.FwMark
+		} else if mark, err = firstFreeTable(defaultPolicyTable); err != nil {
 			return err
 		}
 		if p.SetFwMark == nil {
@@ -59,6 +62,11 @@ func (s *HostState) addPolicyRouting(ctx context.Context, log *slog.Logger, link
 		}
 		if err := s.addRoute(log, link, d, int(mark)); err != nil {
 			return err
+		}
+		if p.KillSwitch {
+			if err := s.addKillSwitch(log, d, int(mark)); err != nil {
+				return err
+			}
 		}
 		if family == "inet" {
 			if err := s.setSrcValidMark(log); err != nil {
@@ -94,6 +102,11 @@ func firstFreeTable(start uint32) (uint32, error) {
 // addRule adds r and records it with the priority the kernel gave it, so
 // that Undo removes this rule and not an identical one of another tunnel.
 func (s *HostState) addRule(log *slog.Logger, r HostRule) error {
+	if have, ok := s.takeRule(r); ok {
+		log.Info("keeping rule of the previous process", "rule", have.String())
+		s.Rules = append(s.Rules, have)
+		return nil
+	}
 	log.Info("adding rule", "rule", r.String())
 	if err := netlink.RuleAdd(r.netlink()); err != nil {
 		return fmt.Errorf("adding rule %s: %w", r, err)
@@ -178,8 +191,10 @@ func (r HostRule) matches(have netlink.Rule) bool {
 // setSrcValidMark sets net.ipv4.conf.all.src_valid_mark to 1, remembering
 // the old value; like current wg-quick, it leaves a 1 alone.
 func (s *HostState) setSrcValidMark(log *slog.Logger) error {
-	if s.SrcValidMarkChanged {
-		return nil
+	if p := s.prev; p != nil && p.SrcValidMarkChanged {
+		// The value to restore is the one from before the predecessor.
+		s.SrcValidMarkChanged, s.SrcValidMarkOld = true, p.SrcValidMarkOld
+		p.SrcValidMarkChanged, p.SrcValidMarkOld = false, ""
 	}
 	b, err := os.ReadFile(srcValidMarkPath)
 	if err != nil {
@@ -193,7 +208,9 @@ func (s *HostState) setSrcValidMark(log *slog.Logger) error {
 	if err := os.WriteFile(srcValidMarkPath, []byte("1\n"), 0o644); err != nil {
 		return fmt.Errorf("setting net.ipv4.conf.all.src_valid_mark=1: %w", err)
 	}
-	s.SrcValidMarkChanged, s.SrcValidMarkOld = true, old
+	if !s.SrcValidMarkChanged {
+		s.SrcValidMarkChanged, s.SrcValidMarkOld = true, old
+	}
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 // sections cleared: they say where things were written, not what they are.
 func withoutLines(c *Config) *Config {
 	out := *c
+	out.src = nil
 	out.Services = nil
 	for _, s := range c.Services {
 		s.Line = 0

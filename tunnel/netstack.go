@@ -17,7 +17,7 @@ import (
 func createNetstack(cfg *Config, forwarding bool, log *slog.Logger) (*netstackx.Device, error) {
 	mtu := cfg.Interface.MTU
 	if mtu == 0 {
-		mtu = defaultMTU
+		mtu = fitPathMTU(log, defaultMTU, literalEndpoints(cfg))
 	}
 	if len(cfg.Interface.Addresses) == 0 {
 		return nil, fmt.Errorf("%w: netstack mode needs an Address in [Interface]", ErrInvalidConfig)
@@ -40,7 +40,11 @@ var _ tun.Device = (*netstackx.Device)(nil)
 // kernel TUN: there the host's own sockets reach the tunnel.
 var ErrNotNetstack = fmt.Errorf("only a netstack-mode tunnel dials and listens itself (in TUN mode use the host's sockets): %w", net.ErrClosed)
 
+// stack is the tunnel's netstack; ErrClosed once the tunnel has stopped.
 func (t *Tunnel) stack() (*netstackx.Device, error) {
+	if err := t.alive(); err != nil {
+		return nil, err
+	}
 	if t.ns == nil {
 		return nil, ErrNotNetstack
 	}
@@ -77,6 +81,9 @@ func (t *Tunnel) ListenPacket(network, address string) (net.PacketConn, error) {
 // Ping sends one ICMP echo request through the tunnel and returns the
 // round-trip time.
 func (t *Tunnel) Ping(ctx context.Context, dst netip.Addr, seq uint16) (time.Duration, error) {
+	if err := t.alive(); err != nil {
+		return 0, err
+	}
 	if t.ns == nil {
 		return 0, ErrPingUnsupported
 	}

@@ -72,6 +72,8 @@ type parser struct {
 	peerLines    []int    // line of each peer's [Peer] header
 	peerKeyLines []int    // line of each peer's PublicKey, 0 if none
 	peerKeyNames []string // that key as written
+	peerAllowed  [][]int  // line of each peer's AllowedIPs entries
+	allowedNames []string // each peer's AllowedIPs key as written
 	serviceSeen  []map[string]bool
 }
 
@@ -173,6 +175,8 @@ func (p *parser) header(n int, trimmed string) (bool, error) {
 		p.peerLines = append(p.peerLines, n)
 		p.peerKeyLines = append(p.peerKeyLines, 0)
 		p.peerKeyNames = append(p.peerKeyNames, "")
+		p.peerAllowed = append(p.peerAllowed, nil)
+		p.allowedNames = append(p.allowedNames, "")
 		return true, nil
 	default:
 		if _, ok := serviceKeys[norm]; !ok {
@@ -218,10 +222,10 @@ func (p *parser) interfaceKey(n int, key, norm, value string) (bool, error) {
 		k, err := ParseKey(value)
 		if err != nil {
 			// The value is a secret: do not echo it.
-			return false, p.errorf(n, key, "not a valid key (expected 44 characters of base64, as `wg genkey` prints)")
+			return false, p.errorf(n, key, "not a valid key (expected 44 characters of base64, as `wgu genkey` prints)")
 		}
 		if k.IsZero() {
-			return false, p.errorf(n, key, "the key is all zeros (expected a private key, as `wg genkey` prints)")
+			return false, p.errorf(n, key, "the key is all zeros (expected a private key, as `wgu genkey` prints)")
 		}
 		ifc.PrivateKey = k
 		p.sawPrivateKey = true
@@ -305,10 +309,10 @@ func (p *parser) peerKey(n int, key, norm, value string) error {
 	case "publickey":
 		k, err := ParseKey(value)
 		if err != nil {
-			return p.errorf(n, key, "%q is not a valid key (expected 44 characters of base64, as `wg pubkey` prints)", value)
+			return p.errorf(n, key, "%q is not a valid key (expected 44 characters of base64, as `wgu pubkey` prints)", value)
 		}
 		if k.IsZero() {
-			return p.errorf(n, key, "the key is all zeros (expected a peer's public key, as `wg pubkey` prints)")
+			return p.errorf(n, key, "the key is all zeros (expected a peer's public key, as `wgu pubkey` prints)")
 		}
 		peer.PublicKey = k
 		p.peerKeyLines[i] = n
@@ -316,7 +320,7 @@ func (p *parser) peerKey(n int, key, norm, value string) error {
 	case "presharedkey":
 		k, err := ParseKey(value)
 		if err != nil {
-			return p.errorf(n, key, "not a valid key (expected 44 characters of base64, as `wg genpsk` prints)")
+			return p.errorf(n, key, "not a valid key (expected 44 characters of base64, as `wgu genpsk` prints)")
 		}
 		peer.PresharedKey = k
 	case "allowedips":
@@ -336,6 +340,10 @@ func (p *parser) peerKey(n int, key, norm, value string) error {
 				return p.errorf(n, key, "%v", err)
 			}
 			peer.AllowedIPs = append(peer.AllowedIPs, pfx)
+			p.peerAllowed[i] = append(p.peerAllowed[i], n)
+		}
+		if p.allowedNames[i] == "" {
+			p.allowedNames[i] = key
 		}
 	case "endpoint":
 		e, err := parseEndpoint(value)
@@ -364,7 +372,7 @@ func (p *parser) finish() error {
 		return p.errorf(0, "", "missing [Interface] section (expected one, with at least a PrivateKey)")
 	}
 	if !p.sawPrivateKey {
-		return p.errorf(p.interfaceLine, "", "missing PrivateKey in [Interface] (it is required; make one with `wg genkey`)")
+		return p.errorf(p.interfaceLine, "", "missing PrivateKey in [Interface] (it is required; make one with `wgu genkey`)")
 	}
 	own := p.cfg.Interface.PrivateKey.PublicKey()
 	seen := make(map[Key]int, len(p.cfg.Peers))
@@ -386,6 +394,13 @@ func (p *parser) finish() error {
 			return err
 		}
 	}
+	src := &configSource{file: p.file}
+	for i, peer := range p.cfg.Peers {
+		src.peers = append(src.peers, peerSource{key: peer.PublicKey, line: p.peerLines[i],
+			keyLine: p.peerKeyLines[i], keyName: p.peerKeyNames[i],
+			allowedLines: p.peerAllowed[i], allowedName: p.allowedNames[i]})
+	}
+	p.cfg.src = src
 	return nil
 }
 

@@ -94,6 +94,7 @@ func TestParseConfigFull(t *testing.T) {
 			}},
 		},
 	}
+	got.src = nil // where things were written, for warnings
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ParseConfig:\n got %+v\nwant %+v", got, want)
 	}

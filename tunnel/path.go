@@ -16,6 +16,13 @@ func ResolveConfigPath(arg, confDir string) (path, name string, err error) {
 	if isInterfaceName(arg) {
 		path = filepath.Join(confDir, arg+".conf")
 	}
+	return ResolveConfigFile(path)
+}
+
+// ResolveConfigFile is ResolveConfigPath for an argument that is always a
+// file path, relative or absolute (wgu's -c FILE): wg0.conf is the file in
+// the current directory, even though it is also a valid interface name.
+func ResolveConfigFile(path string) (_, name string, err error) {
 	if _, err := os.Stat(path); err != nil {
 		if os.IsNotExist(err) {
 			return "", "", fmt.Errorf("`%s' does not exist: %w", path, err)

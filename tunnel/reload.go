@@ -12,7 +12,7 @@ import (
 
 // ErrRestartNeeded is returned by Reload for a change it cannot make to a
 // running tunnel; take the interface down and up again to apply it.
-var ErrRestartNeeded = errors.New("change needs a restart of the interface")
+var ErrRestartNeeded = errors.New("restart needed (take the interface down and up again to apply it)")
 
 // ErrNoLoader is returned by ReloadConfig on a tunnel brought up without
 // WithConfigLoader.
@@ -21,14 +21,25 @@ var ErrNoLoader = errors.New("tunnel has no config source to reload from")
 // ReloadConfig re-reads the config with the loader given to WithConfigLoader
 // and applies it with Reload.
 func (t *Tunnel) ReloadConfig(ctx context.Context) error {
+	_, err := t.reloadConfig(ctx)
+	return err
+}
+
+// reloadConfig is ReloadConfig, also returning the new config's warnings
+// (which it logs).
+func (t *Tunnel) reloadConfig(ctx context.Context) ([]Warning, error) {
 	if t.opts.loader == nil {
-		return ErrNoLoader
+		return nil, ErrNoLoader
 	}
 	cfg, err := t.opts.loader()
 	if err != nil {
-		return fmt.Errorf("reloading: %w", err)
+		return nil, fmt.Errorf("reloading: %w", err)
 	}
-	return t.Reload(ctx, cfg)
+	warnings := cfg.Warnings()
+	for _, w := range warnings {
+		t.log.Warn(w.String())
+	}
+	return warnings, t.Reload(ctx, cfg)
 }
 
 // Reload applies cfg to the running tunnel, changing only what differs from
@@ -40,14 +51,15 @@ func (t *Tunnel) ReloadConfig(ctx context.Context) error {
 // does. In TUN mode, addresses and the AllowedIPs routes follow.
 //
 // Changes Reload cannot make live (netstack addresses, MTU, services,
-// Table, default routes) fail with ErrRestartNeeded before anything is
-// changed. Hooks are not run.
+// Table, default routes, hooks) fail with ErrRestartNeeded before anything
+// is changed. Hooks are not run. Close waits for a Reload in progress; once
+// Close has begun, Reload fails with ErrClosed.
 func (t *Tunnel) Reload(ctx context.Context, cfg *Config) error {
-	if err := t.alive(); err != nil {
-		return err
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.closing {
+		return ErrClosed
+	}
 	old := t.cfg
 	if cfg.Name == "" {
 		c := *cfg
@@ -56,6 +68,9 @@ func (t *Tunnel) Reload(ctx context.Context, cfg *Config) error {
 	}
 	if cfg.Name != old.Name {
 		return fmt.Errorf("reloading %s: the config is for interface %s", old.Name, cfg.Name)
+	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("reloading %s: %w", old.Name, err)
 	}
 	if err := t.checkLiveChanges(old, cfg); err != nil {
 		return fmt.Errorf("reloading %s: %w", old.Name, err)
@@ -97,6 +112,10 @@ func (t *Tunnel) checkLiveChanges(old, cfg *Config) error {
 	if cfg.Interface.MTU != old.Interface.MTU {
 		return restart("MTU")
 	}
+	if hooks := changedHooks(old.Interface, cfg.Interface); hooks != "" {
+		// They ran (or will run) as written at up; a restart runs the new ones.
+		return restart(hooks)
+	}
 	if !servicesEqual(old.Services, cfg.Services) {
 		return restart("services")
 	}
@@ -119,6 +138,24 @@ func (t *Tunnel) checkLiveChanges(old, cfg *Config) error {
 		return restart("FwMark (policy routing uses it)")
 	}
 	return nil
+}
+
+// changedHooks names the hook keys whose commands differ, e.g. "PostUp,
+// PostDown"; "" if none.
+func changedHooks(old, cfg Interface) string {
+	var keys []string
+	for _, h := range []struct {
+		key      string
+		old, cfg []string
+	}{
+		{"PreUp", old.PreUp, cfg.PreUp}, {"PostUp", old.PostUp, cfg.PostUp},
+		{"PreDown", old.PreDown, cfg.PreDown}, {"PostDown", old.PostDown, cfg.PostDown},
+	} {
+		if !slices.Equal(h.old, h.cfg) {
+			keys = append(keys, h.key)
+		}
+	}
+	return strings.Join(keys, ", ")
 }
 
 func servicesEqual(a, b []Section) bool {

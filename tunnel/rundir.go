@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/wgu-project/wgu/internal/rundir"
 )
 
 // SystemRunDir is where wireguard-tools look for userspace sockets.
@@ -30,7 +32,10 @@ func DefaultRunDir() string {
 }
 
 // RunDirs lists the directories searched for interface sockets, the explicit
-// one (if any) first, without duplicates.
+// one (if any) first, without duplicates. The default ones are left out
+// when another user could have put things in them (see rundir.Readable):
+// a client must not send a key to, or believe, a socket someone planted in
+// a /tmp/wgu-UID they created first.
 func RunDirs(explicit string) []string {
 	var dirs []string
 	add := func(d string) {
@@ -44,8 +49,11 @@ func RunDirs(explicit string) []string {
 	if explicit != "" {
 		add(explicit)
 	}
-	add(SystemRunDir)
-	add(DefaultRunDir())
+	for _, d := range []string{SystemRunDir, DefaultRunDir()} {
+		if rundir.Readable(d) == nil {
+			add(d)
+		}
+	}
 	return dirs
 }
 

@@ -9,13 +9,24 @@ import (
 	"log/slog"
 	"os"
 	"syscall"
+
+	"github.com/wgu-project/wgu/internal/rundir"
 )
 
 // State is what a running tunnel records beside its UAPI socket, so that
 // `wgu down` can find the process and undo its host changes even after the
 // process died.
+//
+// Nothing in it is taken on trust: ReadState checks the run directory and
+// the file, and validates every field (Validate) before `down` acts on it,
+// and the PID is signalled only once it is confirmed to be the daemon that
+// wrote the state (OpenDaemon).
 type State struct {
-	PID        int        `json:"pid"`
+	PID int `json:"pid"`
+	// StartTime is the process's start time as /proc/PID/stat gives it
+	// (clock ticks since boot): with the PID, it tells the daemon apart
+	// from a later process that reuses its PID after a crash.
+	StartTime  uint64     `json:"start_time,omitempty"`
 	Mode       Mode       `json:"mode"`
 	ConfigPath string     `json:"config_path,omitempty"`
 	Host       *HostState `json:"host,omitempty"`
@@ -23,12 +34,16 @@ type State struct {
 
 func (t *Tunnel) writeState() error {
 	st := State{PID: os.Getpid(), Mode: t.mode, ConfigPath: t.opts.configPath, Host: t.host}
+	var err error
+	if st.StartTime, err = processStartTime(st.PID); err != nil {
+		return fmt.Errorf("writing state: %w", err)
+	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding state: %w", err)
 	}
-	path := StatePath(t.opts.runDir, t.Name())
-	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+	// Not through a symlink, and not into a file another user owns.
+	if err := rundir.WriteFile(t.opts.runDir, t.Name()+".state", append(b, '\n')); err != nil {
 		return fmt.Errorf("writing state: %w", err)
 	}
 	return nil
@@ -36,15 +51,24 @@ func (t *Tunnel) writeState() error {
 
 func removeState(dir, name string) { os.Remove(StatePath(dir, name)) }
 
-// ReadState reads the state file of interface name in dir.
+// ReadState reads the state file of interface name in dir: the directory
+// must be a trusted run directory, the file a regular file of this user's
+// (not a symlink), and every field valid (see Validate). An error wrapping
+// ErrBadState means the file is there but must not be acted on.
 func ReadState(dir, name string) (*State, error) {
-	b, err := os.ReadFile(StatePath(dir, name))
+	b, err := rundir.ReadFile(dir, name+".state")
 	if err != nil {
+		if errors.Is(err, rundir.ErrUntrusted) {
+			return nil, fmt.Errorf("%w: %w", ErrBadState, err)
+		}
 		return nil, err
 	}
 	var st State
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", StatePath(dir, name), err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrBadState, StatePath(dir, name), err)
+	}
+	if err := st.Validate(name); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrBadState, StatePath(dir, name), err)
 	}
 	return &st, nil
 }
@@ -76,7 +100,13 @@ func ProcessAlive(pid int) bool {
 // changes, socket and state file. It is for `wgu down` after a crash.
 func Cleanup(ctx context.Context, log *slog.Logger, dir, name string) error {
 	var errs []error
-	if st, err := ReadState(dir, name); err == nil && st.Host != nil {
+	st, err := ReadState(dir, name)
+	if errors.Is(err, ErrBadState) {
+		// Acting on part of a forged or damaged state is worse than
+		// leaving it all to the user, who is told which file and field.
+		return fmt.Errorf("%w; nothing was undone: check the host and remove the file", err)
+	}
+	if err == nil && st.Host != nil {
 		errs = append(errs, st.Host.Undo(ctx, log))
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)

@@ -25,9 +25,9 @@ func TestProcessAlive(t *testing.T) {
 }
 
 func TestCleanupRemovesFilesOfDeadTunnel(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateDir(t)
 	for _, p := range []string{SocketPath(dir, "wgx"), StatePath(dir, "wgx"), LogPath(dir, "wgx")} {
-		if err := os.WriteFile(p, []byte("{}"), 0o600); err != nil {
+		if err := os.WriteFile(p, []byte(`{"pid": 4194000, "mode": "netstack"}`), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,12 +12,14 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/wgu-project/wgu/netstackx"
+	"github.com/wgu-project/wgu/netstackx/udpbind"
 )
 
 // Mode is where a tunnel's packets go: a kernel TUN or wgu's userspace stack.
@@ -52,12 +54,14 @@ type options struct {
 	mode       Mode
 	runDir     string // "" means no UAPI socket and no state file
 	hookOut    io.Writer
+	hookShell  string // tests: the shell hooks run with ("" looks for one)
 	configPath string
 	resolver   Resolver
 	forwarding *bool // nil: on when the interface has more than one peer
 	userspace  userspaceOptions
 	loader     func() (*Config, error)
 	refresh    endpointRefresh
+	newBind    func() conn.Bind // nil: udpbind.New; tests compare wireguard-go's
 }
 
 // WithLogger sends the tunnel's logs (wireguard-go's included) to l.
@@ -68,7 +72,9 @@ func WithMode(m Mode) UpOption { return func(o *options) { o.mode = m } }
 
 // WithUAPISocket makes the tunnel listen on dir/NAME.sock with wireguard's
 // UAPI protocol (so `wg` works on it) and record its host changes in
-// dir/NAME.state, so that Cleanup can undo them after a crash.
+// dir/NAME.state, so that Cleanup can undo them after a crash, and a later
+// Up of the same name takes them over. With it, a full tunnel on a TUN
+// keeps a kill switch while its process is dead, until Cleanup.
 func WithUAPISocket(dir string) UpOption { return func(o *options) { o.runDir = dir } }
 
 // WithHooks runs the config's PreUp/PostUp/PreDown/PostDown commands, echoing
@@ -97,14 +103,16 @@ func WithConfigLoader(load func() (*Config, error)) UpOption {
 
 // Tunnel is a running WireGuard interface.
 type Tunnel struct {
-	// mu serialises Reload; cfgMu guards cfg, which Reload replaces while
-	// holding both (so holding mu is enough to read it).
-	mu    sync.Mutex
-	cfgMu sync.RWMutex
-	cfg   *Config
-	opts  options
-	log   *slog.Logger
-	mode  Mode
+	// mu serialises Reload, endpoint refreshes and the start of Close;
+	// cfgMu guards cfg, which Reload replaces while holding both (so
+	// holding mu is enough to read it).
+	mu      sync.Mutex
+	closing bool // under mu: Close has begun, nothing may change the device
+	cfgMu   sync.RWMutex
+	cfg     *Config
+	opts    options
+	log     *slog.Logger
+	mode    Mode
 
 	tdev tun.Device
 	ns   *netstackx.Device // netstack mode only
@@ -116,6 +124,14 @@ type Tunnel struct {
 
 	ddns ddnsRunner // re-resolves host-name endpoints
 
+	// prev is what a crashed predecessor left on the host, until Up has
+	// taken over what it wants and undone the rest.
+	prev *HostState
+
+	// hooksByCaller is set when `wgu down` runs PreDown and PostDown
+	// itself, so that Down does not run them again.
+	hooksByCaller atomic.Bool
+
 	closeOnce sync.Once
 	closeErr  error
 	done      chan struct{}
@@ -124,8 +140,16 @@ type Tunnel struct {
 // Up brings the configured interface up and returns once packets can flow:
 // the device is configured, addresses and routes are set (TUN mode), the
 // UAPI socket listens (with WithUAPISocket) and PostUp has run (WithHooks).
-// On error, everything done so far is undone.
+// On error, everything done so far is undone. A config Up cannot run fails
+// with an error wrapping ErrInvalidConfig before anything is done, and so
+// does a ctx that is already cancelled (with ctx.Err()).
 func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	o := options{mode: ModeAuto, resolver: net.DefaultResolver, refresh: endpointRefresh{interval: defaultRefreshInterval, stale: defaultStaleAfter}}
 	for _, opt := range opts {
 		opt(&o)
@@ -133,10 +157,10 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Name == "" {
-		return nil, fmt.Errorf("%w: the interface has no name", ErrInvalidConfig)
-	}
 	log := o.log.With("iface", cfg.Name)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w.String())
+	}
 	t := &Tunnel{cfg: cfg, opts: o, log: log, done: make(chan struct{})}
 	if err := o.userspace.check(&o); err != nil {
 		t.closeUnused()
@@ -149,8 +173,16 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 		t.closeUnused()
 		return nil, err
 	}
+	if err := checkListenPort(cfg, o.configPath); err != nil {
+		t.closeUnused()
+		return nil, err
+	}
 	if o.runDir != "" {
 		if err := claimSocket(o.runDir, cfg.Name); err != nil {
+			t.closeUnused()
+			return nil, err
+		}
+		if t.prev, err = takeOverCrashed(ctx, log, o.runDir, cfg.Name); err != nil {
 			t.closeUnused()
 			return nil, err
 		}
@@ -176,9 +208,23 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 			return nil, err
 		}
 	}
+	if t.prev != nil {
+		// What the predecessor left and this configuration does not want.
+		if err := t.prev.Undo(context.WithoutCancel(ctx), log); err != nil {
+			log.Warn("undoing what the previous process left", "err", err)
+		}
+		t.prev = nil
+	}
 	if !o.userspace.noHost { // else the link's state drives the device
 		if err := t.dev.Up(); err != nil {
 			return nil, fmt.Errorf("bringing device up: %w", err)
+		}
+		// Taken since checkListenPort looked: wireguard-go fell back to a
+		// random port.
+		if want := cfg.Interface.ListenPort; want != 0 {
+			if st, err := t.Status(); err == nil && st.ListenPort != want {
+				return nil, listenPortInUse(o.configPath, want)
+			}
 		}
 	}
 	if err := t.startServices(); err != nil {
@@ -250,7 +296,11 @@ func (t *Tunnel) openDevice() error {
 		return err
 	}
 	t.mode = mode
-	t.dev = device.NewDevice(t.tdev, conn.NewDefaultBind(), wgLogger(t.log))
+	newBind := udpbind.New
+	if t.opts.newBind != nil {
+		newBind = t.opts.newBind
+	}
+	t.dev = device.NewDevice(t.tdev, newBind(), wgLogger(t.log))
 	return nil
 }
 
@@ -260,10 +310,12 @@ func (t *Tunnel) configureHost(ctx context.Context) error {
 		return fmt.Errorf("reading TUN name: %w", err)
 	}
 	var endpoints []netip.Addr
+	var probes []netip.AddrPort
 	if st, err := t.Status(); err == nil {
 		for _, p := range st.Peers {
 			if a, err := netip.ParseAddr(p.Endpoint.Host); err == nil {
 				endpoints = append(endpoints, a)
+				probes = append(probes, netip.AddrPortFrom(a, p.Endpoint.Port))
 			}
 		}
 	}
@@ -271,6 +323,9 @@ func (t *Tunnel) configureHost(ctx context.Context) error {
 		Interface:     name,
 		Config:        t.cfg,
 		EndpointAddrs: endpoints,
+		PathMTUProbes: probes,
+		KillSwitch:    t.opts.runDir != "",
+		Previous:      t.prev,
 		SetFwMark: func(mark uint32) error {
 			return t.dev.IpcSet(fmt.Sprintf("fwmark=%d\n", mark))
 		},
@@ -316,22 +371,35 @@ func (t *Tunnel) Status() (*Status, error) {
 
 // Down is the orderly shutdown wg-quick does: PreDown hooks, SaveConfig,
 // Close, PostDown hooks. Hook failures are reported but do not stop it.
+// Hooks are not run here once the control socket was told that the caller
+// runs them (`wgu down` does, to show their output and status).
 func (t *Tunnel) Down(ctx context.Context) error {
 	cfg := t.config()
+	hooks := !t.hooksByCaller.Load()
 	var errs []error
-	errs = append(errs, t.runHooks(ctx, "PreDown", cfg.Interface.PreDown))
+	if hooks {
+		errs = append(errs, t.runHooks(ctx, "PreDown", cfg.Interface.PreDown))
+	}
 	if cfg.Interface.SaveConfig && t.opts.configPath != "" {
 		errs = append(errs, t.saveConfig())
 	}
 	errs = append(errs, t.Close())
-	errs = append(errs, t.runHooks(ctx, "PostDown", cfg.Interface.PostDown))
+	if hooks {
+		errs = append(errs, t.runHooks(ctx, "PostDown", cfg.Interface.PostDown))
+	}
 	return errors.Join(errs...)
 }
 
 // Close stops the device and undoes every change Up made on the host,
-// without running hooks. It is safe to call more than once.
+// without running hooks. A Reload in progress finishes first; none starts
+// after. It is safe to call more than once.
 func (t *Tunnel) Close() error {
 	t.closeOnce.Do(func() {
+		// The refresher takes mu: stop it before waiting for mu.
+		t.stopDDNS()
+		t.mu.Lock()
+		t.closing = true
+		t.mu.Unlock()
 		t.closeErr = t.teardown()
 		close(t.done)
 	})
@@ -352,6 +420,9 @@ func (t *Tunnel) teardown() error {
 	t.svcs.close()
 	if t.host != nil {
 		errs = append(errs, t.host.Undo(context.Background(), t.log))
+	}
+	if t.prev != nil {
+		errs = append(errs, t.prev.Undo(context.Background(), t.log))
 	}
 	if t.dev != nil {
 		t.dev.Close() // closes the TUN too
@@ -383,12 +454,7 @@ func (t *Tunnel) saveConfig() error {
 	if err != nil {
 		return fmt.Errorf("SaveConfig: %w", err)
 	}
-	tmp := t.opts.configPath + ".tmp"
-	if err := os.WriteFile(tmp, text, 0o600); err != nil {
-		return fmt.Errorf("SaveConfig: %w", err)
-	}
-	if err := os.Rename(tmp, t.opts.configPath); err != nil {
-		os.Remove(tmp)
+	if err := writeFileSynced(t.opts.configPath, text, 0o600, (*os.File).Sync); err != nil {
 		return fmt.Errorf("SaveConfig: %w", err)
 	}
 	t.log.Info("configuration saved", "file", t.opts.configPath)

@@ -27,7 +27,7 @@ func freeUDPPort(t testing.TB) uint16 {
 
 // netstackPair brings up two netstack tunnels, a (10.0.0.1) and b
 // (10.0.0.2), that reach each other over loopback.
-func netstackPair(t testing.TB) (a, b *Tunnel) {
+func netstackPair(t testing.TB, opts ...UpOption) (a, b *Tunnel) {
 	t.Helper()
 	ka, _ := GeneratePrivateKey()
 	kb, _ := GeneratePrivateKey()
@@ -41,10 +41,11 @@ func netstackPair(t testing.TB) (a, b *Tunnel) {
 			Endpoint: Endpoint{Host: "127.0.0.1", Port: port}}}}
 	ctx := context.Background()
 	var err error
-	if a, err = Up(ctx, cfgA, WithMode(ModeNetstack)); err != nil {
+	opts = append(opts, WithMode(ModeNetstack))
+	if a, err = Up(ctx, cfgA, opts...); err != nil {
 		t.Fatal(err)
 	}
-	if b, err = Up(ctx, cfgB, WithMode(ModeNetstack)); err != nil {
+	if b, err = Up(ctx, cfgB, opts...); err != nil {
 		a.Close()
 		t.Fatal(err)
 	}

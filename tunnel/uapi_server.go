@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/device"
+
+	"github.com/wgu-project/wgu/internal/rundir"
 )
 
 // uapiServer serves wireguard's cross-platform UAPI protocol on a unix
@@ -32,8 +34,10 @@ type uapiServer struct {
 // claimSocket makes sure dir exists (0700) and that no live process serves
 // name there; a stale socket left by a crash is removed.
 func claimSocket(dir, name string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
+	// The directory is the first guard of the sockets, state and log:
+	// refuse one another user could have made or could change.
+	if err := rundir.Ensure(dir); err != nil {
+		return err
 	}
 	path := SocketPath(dir, name)
 	if _, err := os.Lstat(path); err != nil {
@@ -63,21 +67,6 @@ func listenUAPI(dir, name string, dev *device.Device, log *slog.Logger) (*uapiSe
 	return serveUAPI(ln, dev, log, false), nil
 }
 
-// listenPrivate listens on a unix socket at path that only this user may
-// connect to (0600; the run directory is 0700 as well). what names the
-// socket in errors.
-func listenPrivate(path, what string) (*net.UnixListener, error) {
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", what, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("securing %s: %w", what, err)
-	}
-	return ln, nil
-}
-
 // serveUAPI hands every connection accepted on ln to the device until
 // Close. The server owns ln from now on. With failIsLost, a listener that
 // fails for good closes lost() (wireguard-go exits then); without, the
@@ -103,6 +92,11 @@ func serveUAPI(ln net.Listener, dev *device.Device, log *slog.Logger, failIsLost
 					s.lose()
 				}
 				return
+			}
+			if err := checkPeer(c); err != nil {
+				log.Warn("UAPI socket", "err", err)
+				c.Close()
+				continue
 			}
 			if !s.track(c) {
 				c.Close()

@@ -24,6 +24,10 @@ func dialUAPI(ctx context.Context, socketPath string) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", socketPath, err)
 	}
+	if err := checkServer(c, socketPath); err != nil {
+		c.Close()
+		return nil, err
+	}
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(uapiTimeout)

@@ -10,7 +10,7 @@ import (
 )
 
 func TestOpenUAPIAndWatchRemoval(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateDir(t)
 	f, err := OpenUAPI(dir, "wgtest0")
 	if err != nil {
 		t.Fatal(err)

@@ -14,8 +14,9 @@ import (
 // confDir is where wg-quick looks for NAME.conf.
 const confDir = "/etc/wireguard"
 
-// configFlag is -c/--config FILE, the alternative to a NAME argument.
-var configFlag = &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "wg-quick config `FILE` (its name, minus .conf, names the interface)"}
+// configFlag is -c/--config FILE, the alternative to a NAME argument: its
+// value is always a file path, never an interface name.
+var configFlag = &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "wg-quick config `FILE`, a path (relative or absolute; its name, minus .conf, names the interface)"}
 
 // runDirFlag overrides where sockets and state live.
 var runDirFlag = &cli.StringFlag{Name: "run-dir", Usage: "`DIR` for the UAPI socket and state (default /var/run/wireguard as root, else $XDG_RUNTIME_DIR/wireguard)"}
@@ -27,18 +28,22 @@ type configTarget struct {
 	name string
 }
 
-// resolveTarget applies wg-quick's argument rules to -c FILE or NAME|FILE.
+// resolveTarget applies wg-quick's argument rules to NAME|FILE; -c FILE is
+// always a file path.
 func resolveTarget(c *cli.Context) (configTarget, error) {
-	arg := c.String("config")
-	if arg == "" {
+	var path, name string
+	var err error
+	if file := c.String("config"); file != "" {
+		if c.NArg() != 0 {
+			return configTarget{}, fmt.Errorf("unexpected argument %q after -c %s", c.Args().First(), file)
+		}
+		path, name, err = tunnel.ResolveConfigFile(file)
+	} else {
 		if c.NArg() != 1 {
 			return configTarget{}, fmt.Errorf("expected one interface NAME or config FILE (or -c FILE)")
 		}
-		arg = c.Args().First()
-	} else if c.NArg() != 0 {
-		return configTarget{}, fmt.Errorf("unexpected argument %q after -c %s", c.Args().First(), arg)
+		path, name, err = tunnel.ResolveConfigPath(c.Args().First(), confDir)
 	}
-	path, name, err := tunnel.ResolveConfigPath(arg, confDir)
 	if err != nil {
 		return configTarget{}, err
 	}

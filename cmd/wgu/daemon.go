@@ -6,18 +6,42 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/internal/rundir"
 )
 
 // readyFDEnv tells a daemon child which descriptor to report readiness on.
 const readyFDEnv = "WGU_READY_FD"
 
-func isDaemonChild() bool { return os.Getenv(readyFDEnv) != "" }
+// takeReadyPipe claims the readiness descriptor a daemon child is started
+// with (nil in any other process). It is made close-on-exec and
+// WGU_READY_FD leaves the environment, so neither hooks nor any other
+// child inherit either: a hook cannot report readiness (or hold the pipe
+// open) for the daemon, and a hook running `wgu up` for another interface
+// starts its own daemon as usual.
+func takeReadyPipe() (*os.File, error) {
+	v, ok := os.LookupEnv(readyFDEnv)
+	if !ok {
+		return nil, nil
+	}
+	os.Unsetenv(readyFDEnv)
+	fd, err := strconv.ParseUint(v, 10, 31)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("%s=%q: not a descriptor number", readyFDEnv, v)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(fd), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return nil, fmt.Errorf("%s=%d: not a pipe", readyFDEnv, fd)
+	}
+	unix.CloseOnExec(int(fd))
+	return os.NewFile(uintptr(fd), "ready"), nil
+}
 
 // startDaemon re-runs wgu in the foreground as a detached child and returns
 // once the child reports the interface up, or fails with the child's error.
@@ -54,11 +78,26 @@ func runDetached(cmd *exec.Cmd) error {
 	cmd.Stderr = os.Stderr
 	cmd.ExtraFiles = append(cmd.ExtraFiles, w)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// The child is in a session of its own, so Ctrl-C reaches only us:
+	// until it is ready, pass a stop on to it and wait while it undoes
+	// what it did, as `wgu up -f` would.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(stop)
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return fmt.Errorf("starting daemon: %w", err)
 	}
 	w.Close()
+	returned := make(chan struct{})
+	defer close(returned)
+	go func() {
+		select {
+		case <-stop:
+			cmd.Process.Signal(syscall.SIGTERM)
+		case <-returned:
+		}
+	}()
 
 	line, _ := bufio.NewReader(r).ReadString('\n')
 	if line == "ready\n" {
@@ -76,19 +115,42 @@ func runDetached(cmd *exec.Cmd) error {
 	return exitSilently(1)
 }
 
-// signalReady detaches the daemon child from the terminal of the `wgu up`
-// that started it (stdout and stderr go to dir/NAME.log from now on) and
-// then tells that parent the interface is up.
-func signalReady(dir, name string) error {
-	logf, err := os.OpenFile(tunnel.LogPath(dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("opening daemon log: %w", err)
+// openDaemonLog opens dir/NAME.log for a daemon child's output (creating
+// the run directory if needed), refusing a symlink or another user's file
+// there. It is opened before the tunnel comes up, so a refusal leaves
+// nothing to undo.
+func openDaemonLog(dir, name string) (*os.File, error) {
+	if err := rundir.Ensure(dir); err != nil {
+		return nil, err
 	}
-	defer logf.Close()
+	d, err := rundir.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	f, err := d.OpenFile(name+".log", os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening daemon log: %w", err)
+	}
+	return f, nil
+}
+
+// discardEmptyLog removes dir/NAME.log if it is the empty file logf, which
+// a daemon child that failed before ready opened for nothing.
+func discardEmptyLog(dir, name string, logf *os.File) {
+	if fi, err := logf.Stat(); err == nil && fi.Size() == 0 {
+		os.Remove(filepath.Join(dir, name+".log"))
+	}
+}
+
+// signalReady detaches the daemon child from the terminal of the `wgu up`
+// that started it (stdout and stderr go to logf from now on) and then tells
+// that parent the interface is up.
+func signalReady(ready, logf *os.File) error {
 	if err := redirectOutput(logf); err != nil {
 		return err
 	}
-	return reportReady()
+	return reportReady(ready)
 }
 
 // redirectOutput points stdout and stderr at f.
@@ -101,13 +163,9 @@ func redirectOutput(f *os.File) error {
 	return nil
 }
 
-// reportReady tells the parent waiting in runDetached that the child is up.
-func reportReady() error {
-	fd, err := strconv.Atoi(os.Getenv(readyFDEnv))
-	if err != nil {
-		return fmt.Errorf("%s: %w", readyFDEnv, err)
-	}
-	ready := os.NewFile(uintptr(fd), "ready")
+// reportReady tells the parent waiting in runDetached that the child is up,
+// and closes the pipe.
+func reportReady(ready *os.File) error {
 	defer ready.Close()
 	if _, err := ready.WriteString("ready\n"); err != nil {
 		return fmt.Errorf("reporting readiness: %w", err)

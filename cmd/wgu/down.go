@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
+	"io/fs"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/wgu-project/wgu/internal/rundir"
 	"github.com/wgu-project/wgu/tunnel"
 )
 
@@ -38,16 +38,29 @@ func runDown(c *cli.Context) error {
 	}
 	log := newLogger(os.Stderr)
 	st, err := tunnel.ReadState(dir, name)
-	if err == nil && st.ProcessAlive() {
-		// The daemon runs PreDown, SaveConfig and PostDown itself.
-		if err := stopProcess(st.PID); err != nil {
-			return err
-		}
-		return tunnel.Cleanup(c.Context, log, dir, name)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// A forged or damaged state is not acted on at all.
+		return err
 	}
-	// The daemon is gone: undo what it left, with the hooks around it.
-	if st != nil && st.ConfigPath != "" {
-		path = st.ConfigPath
+	var daemon *os.Process
+	if st != nil {
+		if daemon, err = st.OpenDaemon(c.Context, dir, name); err != nil {
+			log.Warn("not signalling the process the state names: it is not the daemon", "err", err)
+		}
+		// A config path taken from the state runs hooks only if the file is
+		// one that only root or this user can change.
+		if st.ConfigPath != "" {
+			if err := rundir.CheckFile(st.ConfigPath); err != nil {
+				log.Warn("not running PreDown/PostDown from the config the state names", "err", err)
+				path = ""
+			} else {
+				path = st.ConfigPath
+			}
+		}
+	}
+	hooks := tunnel.HookRunner{Out: os.Stderr, Mode: tunnel.ModeTUN}
+	if st != nil && st.Mode != "" {
+		hooks.Mode = st.Mode
 	}
 	var cfg *tunnel.Config
 	if path != "" {
@@ -56,15 +69,39 @@ func runDown(c *cli.Context) error {
 			log.Warn("cannot read the config, skipping hooks", "err", err)
 		}
 	}
+	// PreDown and PostDown run here, as wg-quick runs them, so that their
+	// output and failure reach this terminal: a live daemon is told to
+	// leave them to us (one that does not know how runs them itself). A
+	// failing hook fails `down`, but the teardown still finishes.
+	ourHooks := cfg != nil && (daemon == nil || handOverHooks(c.Context, dir, name))
 	var errs []error
-	if cfg != nil {
-		errs = append(errs, runHookStage(c.Context, "PreDown", name, cfg.Interface.PreDown))
+	if ourHooks {
+		errs = append(errs, hooks.Run(c.Context, "PreDown", name, cfg.Interface.PreDown))
 	}
+	if daemon != nil {
+		// The daemon saves the config (SaveConfig) and undoes its changes.
+		errs = append(errs, tunnel.StopDaemon(daemon, stopTimeout))
+	}
+	// Whatever a dead daemon left behind.
 	errs = append(errs, tunnel.Cleanup(c.Context, log, dir, name))
-	if cfg != nil {
-		errs = append(errs, runHookStage(c.Context, "PostDown", name, cfg.Interface.PostDown))
+	if ourHooks {
+		errs = append(errs, hooks.Run(c.Context, "PostDown", name, cfg.Interface.PostDown))
 	}
 	return errors.Join(errs...)
+}
+
+// handOverHooks tells the daemon of interface name that `wgu down` runs
+// PreDown and PostDown itself; false if the daemon did not agree.
+func handOverHooks(ctx context.Context, dir, name string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cl, err := tunnel.DialControl(ctx, dir, name)
+	if err != nil {
+		return false
+	}
+	defer cl.Close()
+	_, err = cl.Do(tunnel.ControlRequest{Op: "external-hooks"})
+	return err == nil
 }
 
 // downTarget accepts what up accepts, and also the bare name of a running
@@ -76,29 +113,4 @@ func downTarget(c *cli.Context) (name, path string, err error) {
 		return "", "", err
 	}
 	return c.Args().First(), "", nil
-}
-
-// stopProcess sends SIGTERM and waits for the process to exit, killing it
-// if it takes longer than stopTimeout.
-func stopProcess(pid int) error {
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		if errors.Is(err, syscall.ESRCH) {
-			return nil
-		}
-		return fmt.Errorf("stopping process %d: %w", pid, err)
-	}
-	deadline := time.Now().Add(stopTimeout)
-	for time.Now().Before(deadline) {
-		if !tunnel.ProcessAlive(pid) {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
-	return fmt.Errorf("process %d did not stop within %s; killed", pid, stopTimeout)
-}
-
-// runHookStage runs hooks for an interface whose daemon is gone.
-func runHookStage(ctx context.Context, stage, name string, hooks []string) error {
-	return tunnel.RunHooks(ctx, stage, name, hooks, os.Stderr)
 }

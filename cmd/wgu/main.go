@@ -11,12 +11,32 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// exitUsage is the exit status of a command line wgu does not understand
+// (an unknown command), as wg and wg-quick exit 1 on theirs.
+const exitUsage = 1
+
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
+
+// readyPipeKey is where the app's Metadata keeps a daemon child's
+// readiness pipe (see takeReadyPipe).
+const readyPipeKey = "ready-pipe"
+
+// readyPipe is the readiness pipe of this daemon child, or nil.
+func readyPipe(c *cli.Context) *os.File {
+	f, _ := c.App.Metadata[readyPipeKey].(*os.File)
+	return f
+}
 
 func main() {
 	if filepath.Base(os.Args[0]) == wireguardGoName {
 		os.Exit(wireguardGoMain(os.Args))
+	}
+	// Claimed first, before anything can start a child.
+	ready, err := takeReadyPipe()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "wgu: %v\n", err)
+		os.Exit(1)
 	}
 	app := &cli.App{
 		Name:    "wgu",
@@ -30,6 +50,7 @@ func main() {
 			reloadCommand(),
 			pingCommand(),
 			showCommand(),
+			doctorCommand(),
 			showconfCommand(),
 			setCommand(),
 			setconfCommand(),
@@ -41,6 +62,9 @@ func main() {
 			pubkeyCommand(),
 		},
 		HideHelpCommand: true,
+		// Only reached when the first argument is not a command.
+		Action:   runNoCommand,
+		Metadata: map[string]any{readyPipeKey: ready},
 		ExitErrHandler: func(c *cli.Context, err error) {
 			if err == nil {
 				return
@@ -61,4 +85,26 @@ func main() {
 		fmt.Fprintf(os.Stderr, "wgu: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// runNoCommand handles `wgu`, `wgu help [COMMAND]` and unknown commands: help
+// on stdout for the first two; for an unknown command one line saying so,
+// then the usage, on stderr, and exit status exitUsage.
+func runNoCommand(c *cli.Context) error {
+	args := c.Args().Slice()
+	if len(args) == 0 {
+		return cli.ShowAppHelp(c)
+	}
+	if args[0] == "help" && len(args) <= 2 {
+		if len(args) == 1 {
+			return cli.ShowAppHelp(c)
+		}
+		if c.App.Command(args[1]) != nil {
+			return cli.ShowCommandHelp(c, args[1])
+		}
+		args = args[1:]
+	}
+	fmt.Fprintf(os.Stderr, "wgu: unknown command %q (see the commands below, or `wgu help COMMAND`)\n\n", args[0])
+	cli.HelpPrinter(os.Stderr, cli.AppHelpTemplate, c.App)
+	return exitSilently(exitUsage)
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -21,8 +23,9 @@ func reloadCommand() *cli.Command {
 			"--expose flags) and applies only the differences: peers are added, removed or\n" +
 			"updated in place (their sessions and connections go on), and in TUN mode addresses\n" +
 			"and routes follow. Sending the daemon SIGHUP does the same; reload also waits for\n" +
-			"the outcome and reports an error. Changes that need a restart (MTU, DNS, Table,\n" +
-			"services, netstack addresses) are refused and the tunnel keeps running unchanged.",
+			"the outcome and reports an error, and the new config's warnings. Changes that need a\n" +
+			"restart (MTU, DNS, Table, hooks, services, netstack addresses) are refused and the\n" +
+			"tunnel keeps running unchanged.",
 		Flags:  []cli.Flag{configFlag, runDirFlag},
 		Action: runReload,
 	}
@@ -40,8 +43,11 @@ func runReload(c *cli.Context) error {
 		return err
 	}
 	defer cl.Close()
-	if _, err := cl.Do(tunnel.ControlRequest{Op: "reload"}); err != nil {
-		return err // the daemon says which interface and what failed
+	rep, err := cl.Do(tunnel.ControlRequest{Op: "reload"})
+	if rep != nil {
+		for _, w := range rep.Warnings {
+			fmt.Fprintf(os.Stderr, "Warning: %s\n", w)
+		}
 	}
-	return nil
+	return err // the daemon says which interface and what failed
 }

@@ -13,7 +13,7 @@ func stripCommand() *cli.Command {
 		Name:      "strip",
 		Usage:     "print the config without wg-quick's and wgu's own keys, for wg setconf/syncconf",
 		ArgsUsage: "NAME | FILE",
-		Flags:     []cli.Flag{runDirFlag},
+		Flags:     []cli.Flag{configFlag, runDirFlag},
 		Action: func(c *cli.Context) error {
 			path, err := stripSource(c)
 			if err != nil {
@@ -41,7 +41,7 @@ func stripSource(c *cli.Context) (string, error) {
 	if err == nil {
 		return t.path, nil
 	}
-	if c.NArg() == 1 && validName(c.Args().First()) {
+	if c.String("config") == "" && c.NArg() == 1 && validName(c.Args().First()) {
 		name := c.Args().First()
 		if dir, ferr := findRunning(c.String("run-dir"), name); ferr == nil {
 			if st, serr := tunnel.ReadState(dir, name); serr == nil && st.ConfigPath != "" {

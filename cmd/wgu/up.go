@@ -49,6 +49,9 @@ type upRequest struct {
 	exposes    []string
 	forwarding string
 	metrics    string
+	// ready is the readiness pipe when this process is the daemon child
+	// of a `wgu up`; nil otherwise.
+	ready *os.File
 }
 
 func runUp(c *cli.Context) error {
@@ -63,11 +66,12 @@ func runUp(c *cli.Context) error {
 		exposes:    c.StringSlice("expose"),
 		forwarding: c.String("forwarding"),
 		metrics:    c.String("metrics"),
+		ready:      readyPipe(c),
 	}
 	if req.mode, err = tunnel.ParseMode(c.String("mode")); err != nil {
 		return err
 	}
-	if !isDaemonChild() {
+	if req.ready == nil {
 		warnWorldAccessible(target.path)
 	}
 	// Everything is checked before the daemon starts, so a bad config or
@@ -81,7 +85,7 @@ func runUp(c *cli.Context) error {
 			return fmt.Errorf("`%s' already exists", cfg.Name)
 		}
 	}
-	if !c.Bool("foreground") && !isDaemonChild() {
+	if !c.Bool("foreground") && req.ready == nil {
 		return startDaemon(req)
 	}
 	return runForeground(c.Context, cfg, req, opts)
@@ -188,6 +192,22 @@ func runForeground(ctx context.Context, cfg *tunnel.Config, req upRequest, opts 
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	var logf *os.File
+	if req.ready != nil {
+		var err error
+		if logf, err = openDaemonLog(req.dir, cfg.Name); err != nil {
+			return err
+		}
+		defer logf.Close()
+	}
+	// Until ready, errors go to the terminal of `wgu up`: a failed up
+	// leaves no (empty) log behind.
+	ready := false
+	defer func() {
+		if logf != nil && !ready {
+			discardEmptyLog(req.dir, cfg.Name, logf)
+		}
+	}()
 	t, err := tunnel.Up(ctx, cfg, append(opts, tunnel.WithLogger(log))...)
 	if err != nil {
 		return err
@@ -200,11 +220,14 @@ func runForeground(ctx context.Context, cfg *tunnel.Config, req upRequest, opts 
 		}
 		defer stopMetrics()
 	}
-	if isDaemonChild() {
-		if err := signalReady(req.dir, cfg.Name); err != nil {
+	if req.ready != nil {
+		err := signalReady(req.ready, logf)
+		if err != nil {
 			t.Close()
 			return err
 		}
+		ready = true
+		logf.Close()
 	}
 	notifySystemd(log, "READY=1\nSTATUS=interface "+cfg.Name+" up ("+string(t.Mode())+" mode)")
 	defer notifySystemd(log, "STOPPING=1")

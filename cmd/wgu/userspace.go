@@ -56,7 +56,7 @@ func userspaceCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return fmt.Errorf("expected one interface name, as in `wgu userspace wg0`")
 			}
-			return runUserspace(c.Context, c.Args().First(), c.Bool("foreground"))
+			return runUserspace(c.Context, c.Args().First(), c.Bool("foreground"), readyPipe(c))
 		},
 	}
 }
@@ -73,7 +73,10 @@ func wireguardGoMain(args []string) int {
 		fmt.Printf("Usage: %s [-f/--foreground] INTERFACE-NAME\n", args[0])
 		return 1
 	}
-	err := runUserspace(context.Background(), name, foreground)
+	ready, err := takeReadyPipe()
+	if err == nil {
+		err = runUserspace(context.Background(), name, foreground, ready)
+	}
 	if err == nil {
 		return 0
 	}
@@ -109,7 +112,8 @@ func printUserspaceVersion(w io.Writer) {
 // runUserspace is wireguard-go's main: open the TUN and the UAPI socket,
 // then either hand both to a detached child and return once it runs, or
 // serve them here.
-func runUserspace(ctx context.Context, name string, foreground bool) error {
+// ready is the readiness pipe of a daemon child, else nil.
+func runUserspace(ctx context.Context, name string, foreground bool, ready *os.File) error {
 	foreground = foreground || os.Getenv(envForeground) == "1"
 
 	var tunFile *os.File
@@ -158,7 +162,7 @@ func runUserspace(ctx context.Context, name string, foreground bool) error {
 		}
 		return err
 	}
-	return serveUserspace(ctx, name, tunFile, uapiFile)
+	return serveUserspace(ctx, name, tunFile, uapiFile, ready)
 }
 
 // inheritedFD returns the descriptor named by environment variable env,
@@ -193,7 +197,7 @@ func daemonizeUserspace(tunFile, uapiFile *os.File) error {
 // serveUserspace runs the device on the TUN (nil: create it by name) and
 // the UAPI socket until the link is deleted, the socket file removed, or a
 // signal arrives.
-func serveUserspace(ctx context.Context, name string, tunFile, uapiFile *os.File) error {
+func serveUserspace(ctx context.Context, name string, tunFile, uapiFile, ready *os.File) error {
 	// wireguard-go's default is errors only.
 	log := newLoggerFrom(os.Stderr, slog.LevelError)
 	ln, err := tunnel.UAPIListenerFromFile(uapiFile)
@@ -220,8 +224,8 @@ func serveUserspace(ctx context.Context, name string, tunFile, uapiFile *os.File
 		return err
 	}
 	log.Debug("wgu started as a wireguard-go daemon", "version", version, "pid", os.Getpid())
-	if isDaemonChild() {
-		if err := detachUserspace(); err != nil {
+	if ready != nil {
+		if err := detachUserspace(ready); err != nil {
 			t.Close()
 			return err
 		}
@@ -241,7 +245,7 @@ func serveUserspace(ctx context.Context, name string, tunFile, uapiFile *os.File
 // detachUserspace lets go of the terminal of the command that started the
 // daemon, as wireguard-go does: its output goes on only when LOG_LEVEL asks
 // for some, else to /dev/null; then the parent may return.
-func detachUserspace() error {
+func detachUserspace(ready *os.File) error {
 	if level := os.Getenv("LOG_LEVEL"); level == "" || level == "silent" {
 		devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 		if err != nil {
@@ -252,5 +256,5 @@ func detachUserspace() error {
 			return err
 		}
 	}
-	return reportReady()
+	return reportReady(ready)
 }

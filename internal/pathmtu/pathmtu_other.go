@@ -1,0 +1,14 @@
+//go:build !linux
+
+package pathmtu
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// Probe is only implemented on Linux.
+func Probe(netip.AddrPort, int, int, time.Duration) (int, error) {
+	return 0, errors.New("path MTU probes are only implemented on Linux")
+}

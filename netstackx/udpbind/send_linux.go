@@ -1,0 +1,142 @@
+package udpbind
+
+import (
+	"errors"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/conn"
+)
+
+// sendBatch is the memory of one Send: wireguard-go sends to different peers
+// concurrently, so Sends take one from the Bind's pool.
+type sendBatch struct {
+	msgs [batchSize]mmsghdr
+	iovs [batchSize]unix.Iovec
+	oob  [batchSize * oobPerMsg]byte
+	// name is the destination of every message in the batch, written for
+	// each Send from its endpoint.
+	name unix.RawSockaddrInet6
+
+	// The raw write's arguments and result (see receiver).
+	pending []mmsghdr
+	errno   unix.Errno
+	writeFn func(fd uintptr) bool
+}
+
+func (b *Bind) getBatch() *sendBatch {
+	if sb, ok := b.sends.Get().(*sendBatch); ok {
+		return sb
+	}
+	sb := &sendBatch{}
+	sb.writeFn = sb.write
+	return sb
+}
+
+// Send writes bufs to ep, as few sendmmsg messages as GSO allows.
+func (b *Bind) Send(bufs [][]byte, cep conn.Endpoint) error {
+	ep, ok := cep.(*Endpoint)
+	if !ok {
+		return conn.ErrWrongEndpointType
+	}
+	s := b.socketFor(ep)
+	if s == nil {
+		return syscall.EAFNOSUPPORT
+	}
+	sb := b.getBatch()
+	defer b.sends.Put(sb)
+
+	gso := s.txOffload.Load()
+	err := sb.send(s, sb.build(bufs, ep, s.is6, gso))
+	if err != nil && gso && errors.Is(err, unix.EIO) {
+		// EIO: the route's device cannot checksum segments (UDP_SEGMENT
+		// needs it). Send unsegmented from now on.
+		s.txOffload.Store(false)
+		err = sb.send(s, sb.build(bufs, ep, s.is6, false))
+	}
+	return err
+}
+
+// build fills the batch's messages for bufs and returns how many there are.
+// With gso, runs of equal-sized packets (the last may be shorter) become one
+// message whose iovecs point at the packets: the kernel joins and cuts them,
+// nothing is copied here.
+func (sb *sendBatch) build(bufs [][]byte, ep *Endpoint, is6, gso bool) int {
+	namelen := fillSockaddr(&sb.name, ep.dst, ep.scope, is6)
+	src, ifindex, sticky := ep.sticky()
+	sticky = sticky && src.Is6() == is6
+	limit := maxIPv4UDPPayload
+	if is6 {
+		limit = maxIPv6UDPPayload
+	}
+	n := 0
+	for i := 0; i < len(bufs); n++ {
+		seg, total, j := len(bufs[i]), len(bufs[i]), i+1
+		for gso && j < len(bufs) && j-i < maxSegments && len(bufs[j]) <= seg && total+len(bufs[j]) <= limit {
+			total += len(bufs[j])
+			j++
+			if len(bufs[j-1]) < seg {
+				break // only the last segment may be short
+			}
+		}
+		for k := i; k < j; k++ {
+			sb.iovs[k] = iovec(bufs[k])
+		}
+		oob := sb.oob[n*oobPerMsg : n*oobPerMsg : (n+1)*oobPerMsg]
+		if sticky {
+			oob = appendPktinfo(oob, src, ifindex, is6)
+		}
+		if j-i > 1 {
+			oob = appendSegment(oob, uint16(seg))
+		}
+		m := &sb.msgs[n]
+		m.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&sb.name)), Namelen: namelen, Iov: &sb.iovs[i]}
+		m.hdr.SetIovlen(j - i)
+		if len(oob) > 0 {
+			m.hdr.Control = &oob[0]
+			m.hdr.SetControllen(len(oob))
+		}
+		m.n = 0
+		i = j
+	}
+	return n
+}
+
+func iovec(b []byte) unix.Iovec {
+	var v unix.Iovec
+	if len(b) > 0 {
+		v.Base = &b[0]
+		v.SetLen(len(b))
+	}
+	return v
+}
+
+func (sb *sendBatch) send(s *socket, n int) error {
+	sb.pending, sb.errno = sb.msgs[:n], 0
+	if err := s.raw.Write(sb.writeFn); err != nil {
+		return err
+	}
+	if sb.errno != 0 {
+		return os.NewSyscallError("sendmmsg", sb.errno)
+	}
+	return nil
+}
+
+func (sb *sendBatch) write(fd uintptr) bool {
+	for len(sb.pending) > 0 {
+		n, errno := sendmmsg(fd, sb.pending)
+		switch errno {
+		case 0:
+			sb.pending = sb.pending[n:]
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false // wait until the socket is writable
+		default:
+			sb.errno = errno
+			return true
+		}
+	}
+	return true
+}

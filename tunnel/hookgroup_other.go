@@ -1,0 +1,8 @@
+//go:build !unix
+
+package tunnel
+
+import "os/exec"
+
+// killGroupOnCancel leaves cmd as it is where there are no process groups.
+func killGroupOnCancel(*exec.Cmd) {}
