@@ -123,11 +123,13 @@ func (b *bench) measure(ctx context.Context, e *rowEnv, s *tunnelSetup, res *Rep
 		res.Metrics["ping_p99_ms"] = percentile(sorted, 0.99)
 	}
 
-	server, err := startIperfServer(ctx, e.b, s.serverBind)
-	if err != nil {
-		return err
+	if !s.serverRunning {
+		server, err := startIperfServer(ctx, e.b, s.serverBind)
+		if err != nil {
+			return err
+		}
+		defer server.Signal(syscall.SIGKILL)
 	}
-	defer server.Signal(syscall.SIGKILL)
 
 	var cpu, gb float64
 	for _, streams := range b.streamCounts() {

@@ -55,7 +55,7 @@ type rowSpec struct {
 }
 
 func allRows() []rowSpec {
-	return []rowSpec{
+	return append([]rowSpec{
 		{id: rowVeth, name: "raw veth", smoke: true, setup: setupVeth,
 			desc: "iperf3 between the veth addresses, no tunnel: the ceiling"},
 		{id: rowKernel, name: "kernel WireGuard", needsWg: true, setup: setupKernel,
@@ -76,7 +76,7 @@ func allRows() []rowSpec {
 			desc: "A: `wgu up --mode netstack --forward 127.0.0.1:5201=10.77.0.2:5201`, iperf3 client to the forward; B: wgu TUN"},
 		{id: rowWguNetstack2, name: "wgu netstack ↔ wgu netstack", setup: setupWguNetstack2,
 			desc: "A: netstack with --forward; B: netstack with --expose 5201=127.0.0.1:5201, iperf3 server on B's loopback"},
-	}
+	}, guestRows()...)
 }
 
 func rowIDs() []string {
@@ -107,6 +107,8 @@ func selectRows(o Options) ([]rowSpec, error) {
 			if _, err := lookPath("wireguard-go"); err != nil {
 				continue
 			}
+		case (r.id == rowKernelGuest || r.id == rowWguGuest) && len(o.Rows) == 0 && hostHasWireGuard():
+			continue // the native kernel row measures the real thing
 		}
 		out = append(out, r)
 	}
@@ -133,8 +135,11 @@ type tunnelSetup struct {
 	serverBind netip.Addr // the iperf3 server's -B address in b, if any
 	ping       pinger     // RTT samples from a to b; nil: n/a
 	pids       []int      // tunnel processes, for CPU and RSS
-	startup    time.Duration
-	teardown   func(ctx context.Context)
+	// serverRunning: the setup started the iperf3 server itself (in the
+	// emulated guest), so measure does not start one in b.
+	serverRunning bool
+	startup       time.Duration
+	teardown      func(ctx context.Context)
 }
 
 // skipError marks a row that cannot run on this machine.

@@ -37,6 +37,8 @@ func runHelper(mode string) int {
 		err = runSink(os.Getenv(helperAddrEnv))
 	case "source":
 		err = runSource(os.Getenv(helperAddrEnv), os.Getenv(helperBytesEnv), os.Getenv(helperPaceEnv))
+	case "browser":
+		err = runBrowser()
 	default:
 		err = runServiceHelper(mode, os.Getenv(helperAddrEnv))
 	}

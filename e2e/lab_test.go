@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"strings"
@@ -55,14 +56,18 @@ func TestLabCleanup(t *testing.T) {
 	RequireLab(t)
 	var names []string
 	var prefix string
+	// Durations no other test on this machine sleeps for, so that only
+	// our processes are looked for below.
+	sleep300 := fmt.Sprintf("300.%06d", os.Getpid())
+	sleep301 := fmt.Sprintf("301.%06d", os.Getpid())
 	t.Run("lab", func(t *testing.T) {
 		lab := NewLab(t)
 		prefix = lab.Prefix()
 		a, b := lab.Netns("a"), lab.Netns("b")
 		lab.Link(a, b, netip.MustParsePrefix("10.9.1.1/24"), netip.MustParsePrefix("10.9.1.2/24"))
-		a.Start("sleep", "300")
+		a.Start("sleep", sleep300)
 		// A detached process (like a wgu daemon) must go too.
-		a.Start("setsid", "-f", "sleep", "301")
+		a.Start("setsid", "-f", "sleep", sleep301)
 		names = []string{a.Name, b.Name}
 	})
 	if prefix == "" || len(prefix) > 7 {
@@ -83,7 +88,7 @@ func TestLabCleanup(t *testing.T) {
 			continue
 		}
 		c := strings.ReplaceAll(string(cmdline), "\x00", " ")
-		if strings.HasPrefix(c, "sleep 300") || strings.HasPrefix(c, "sleep 301") {
+		if strings.HasPrefix(c, "sleep "+sleep300) || strings.HasPrefix(c, "sleep "+sleep301) {
 			t.Errorf("process %s (%s) survived lab cleanup", p.Name(), c)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"runtime"
 	"testing"
 	"time"
@@ -191,12 +190,3 @@ func TestRelayNoticesVanishedTunnelPeer(t *testing.T) {
 
 // serviceGoroutines is what a serving service runs besides its relays: the accept loop and its context watcher.
 const serviceGoroutines = 2
-
-func mustAddrPort(t *testing.T, s string) netip.AddrPort {
-	t.Helper()
-	ap, err := netip.ParseAddrPort(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ap
-}

@@ -908,3 +908,28 @@ func TestNftTableListsLikeNftScript(t *testing.T) {
 		return deleteNftTable(tables[0].tbl)
 	})
 }
+
+// Undo never deletes a rule wgu does not add, whatever the record holds: a
+// recorded "table main" without its suppress_prefixlength would match the
+// host's own "from all lookup main" rule.
+func TestUndoKeepsTheMainRule(t *testing.T) {
+	ns := newTestNetns(t)
+	var before, after []netlink.Rule
+	var undoErr error
+	ns.run(t, func() error {
+		var err error
+		if before, err = netlink.RuleList(netlink.FAMILY_V4); err != nil {
+			return err
+		}
+		st := &HostState{FwMark: 51820, Rules: []HostRule{{Family: "inet", Table: unix.RT_TABLE_MAIN}}}
+		undoErr = st.removeRules(slog.New(slog.DiscardHandler))
+		after, err = netlink.RuleList(netlink.FAMILY_V4)
+		return err
+	})
+	if undoErr == nil {
+		t.Error("removeRules accepted a bare table main rule")
+	}
+	if len(after) != len(before) {
+		t.Fatalf("rules before: %v\nafter: %v", before, after)
+	}
+}

@@ -130,6 +130,13 @@ func (s *HostState) removeRules(log *slog.Logger) error {
 	var kept []HostRule
 	for i := len(s.Rules) - 1; i >= 0; i-- {
 		r := s.Rules[i]
+		// A rule wgu did not add is never deleted, whatever the record
+		// says: a delete request matches loosely, and "table main" alone
+		// would take the host's own main lookup rule.
+		if err := s.validateRule(r); err != nil {
+			errs = append(errs, fmt.Errorf("not removing rule: %w", err))
+			continue
+		}
 		log.Info("removing rule", "rule", r.String())
 		if err := netlink.RuleDel(r.netlink()); err != nil && !isGone(err) {
 			errs = append(errs, fmt.Errorf("removing rule %s: %w", r, err))

@@ -56,6 +56,9 @@ func main() {
 			setconfCommand(),
 			addconfCommand(),
 			syncconfCommand(),
+			peerCommand(),
+			addpeerCommand(),
+			uiHashCommand(),
 			stripCommand(),
 			genkeyCommand(),
 			genpskCommand(),
@@ -80,7 +83,7 @@ func main() {
 			os.Exit(1)
 		},
 	}
-	if err := app.Run(os.Args); err != nil {
+	if err := app.Run(flagsFirst(os.Args)); err != nil {
 		// ExitErrHandler has reported command errors; this is a usage error.
 		fmt.Fprintf(os.Stderr, "wgu: %v\n", err)
 		os.Exit(1)

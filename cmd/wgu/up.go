@@ -33,6 +33,7 @@ func upCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "expose", Usage: "netstack: `PORT=TARGET` relays TCP from PORT on the tunnel address to TARGET on this host, e.g. 8096=127.0.0.1:8096"},
 			&cli.StringFlag{Name: "forwarding", Value: "auto", Usage: "netstack: route between peers (rootless hub): on, off, or auto (on with more than one peer)"},
 			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus /metrics and /healthz on `ADDR` (a bare :PORT means loopback)"},
+			&cli.StringFlag{Name: "ui", Usage: "serve the peer management page on `ADDR` (a bare :PORT means loopback); its password is `# UIPasswordHash = <bcrypt>` in [Interface] (see `wgu ui-hash`), or a random one printed now"},
 			runDirFlag,
 		},
 		Action: runUp,
@@ -49,6 +50,7 @@ type upRequest struct {
 	exposes    []string
 	forwarding string
 	metrics    string
+	ui         string
 	// ready is the readiness pipe when this process is the daemon child
 	// of a `wgu up`; nil otherwise.
 	ready *os.File
@@ -66,6 +68,7 @@ func runUp(c *cli.Context) error {
 		exposes:    c.StringSlice("expose"),
 		forwarding: c.String("forwarding"),
 		metrics:    c.String("metrics"),
+		ui:         c.String("ui"),
 		ready:      readyPipe(c),
 	}
 	if req.mode, err = tunnel.ParseMode(c.String("mode")); err != nil {
@@ -83,6 +86,11 @@ func runUp(c *cli.Context) error {
 	if req.mode != tunnel.ModeNetstack {
 		if _, err := net.InterfaceByName(cfg.Name); err == nil {
 			return fmt.Errorf("`%s' already exists", cfg.Name)
+		}
+	}
+	if req.ui != "" && req.ready == nil {
+		if err := preparePagePassword(req.path, req.ui); err != nil {
+			return err
 		}
 	}
 	if !c.Bool("foreground") && req.ready == nil {
@@ -155,6 +163,9 @@ func (r upRequest) args() []string {
 	if r.metrics != "" {
 		a = append(a, "--metrics", r.metrics)
 	}
+	if r.ui != "" {
+		a = append(a, "--ui", r.ui)
+	}
 	return append(a, "-c", r.path)
 }
 
@@ -219,6 +230,14 @@ func runForeground(ctx context.Context, cfg *tunnel.Config, req upRequest, opts 
 			return err
 		}
 		defer stopMetrics()
+	}
+	if req.ui != "" {
+		stopPage, err := servePage(ctx, req, cfg.Name, t, log)
+		if err != nil {
+			t.Close()
+			return err
+		}
+		defer stopPage()
 	}
 	if req.ready != nil {
 		err := signalReady(req.ready, logf)

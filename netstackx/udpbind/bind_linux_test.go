@@ -257,6 +257,28 @@ func TestReceiveBatch(t *testing.T) {
 	}
 }
 
+// A sticky source that is no longer the host's (its address was removed)
+// is dropped and the reply still leaves, from the source the kernel picks,
+// instead of failing until a handshake times out.
+func TestSendFromVanishedSource(t *testing.T) {
+	b := New()
+	openBind(t, b)
+	client := udpPeer(t, "127.0.0.1:0")
+	dst := client.LocalAddr().(*net.UDPAddr).AddrPort()
+	// 198.51.100.99 (documentation range) is no address of this host; no
+	// datagram goes to it, it is only the stale source.
+	ep := newEndpoint(dst, 0, netip.MustParseAddr("198.51.100.99"), 1)
+	if err := b.Send([][]byte{[]byte("reply")}, ep); err != nil {
+		t.Fatalf("send with a vanished sticky source: %v", err)
+	}
+	if _, src := readOne(t, client); src.Addr() != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("reply came from %s, want the kernel's choice 127.0.0.1", src)
+	}
+	if ep.SrcIP().IsValid() {
+		t.Errorf("the vanished source %s is still sticky", ep.SrcIP())
+	}
+}
+
 // Runs of equal packets go out as GSO messages and arrive as the same
 // datagrams: a short packet ends a run, and so do the payload limit of one
 // IP packet (47 x 1400 bytes do not fit) and the kernel's 64 segments.

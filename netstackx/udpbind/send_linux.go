@@ -56,7 +56,25 @@ func (b *Bind) Send(bufs [][]byte, cep conn.Endpoint) error {
 		s.txOffload.Store(false)
 		err = sb.send(s, sb.build(bufs, ep, s.is6, false))
 	}
+	if err != nil && staleSource(err) {
+		if _, _, sticky := ep.sticky(); sticky {
+			// The sticky source went away (its address was removed or
+			// moved): let the kernel pick one, as Linux's WireGuard does.
+			// wireguard-go only resets sources on route changes for its
+			// own StdNetBind, so without this a host that changes address
+			// stays mute until a handshake times out. Datagrams of the batch
+			// sent before the error go again; the peer drops them as
+			// replays.
+			ep.ClearSrc()
+			err = sb.send(s, sb.build(bufs, ep, s.is6, s.txOffload.Load()))
+		}
+	}
 	return err
+}
+
+// staleSource reports whether a send failed because of its source address.
+func staleSource(err error) bool {
+	return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EADDRNOTAVAIL)
 }
 
 // build fills the batch's messages for bufs and returns how many there are.
