@@ -44,6 +44,8 @@ func runServiceHelper(mode, addr string) error {
 		return runUDPClient(addr)
 	case "socks5udp":
 		return runSOCKS5UDP(addr, os.Getenv(helperTargetEnv))
+	case "stream":
+		return runStream(addr)
 	case "library":
 		return runLibraryServer(os.Getenv(helperConfigEnv))
 	case "streams":

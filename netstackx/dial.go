@@ -30,7 +30,7 @@ func (d *Device) DialContext(ctx context.Context, network, address string) (net.
 	fa, proto := fullAddress(ap)
 	switch kind {
 	case "tcp":
-		return gonet.DialContextTCP(ctx, d.stack, fa, proto)
+		return d.dialTCP(ctx, fa, proto)
 	default:
 		return gonet.DialUDP(d.stack, nil, &fa, proto)
 	}
@@ -48,7 +48,7 @@ func (d *Device) Listen(network, address string) (net.Listener, error) {
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	return gonet.ListenTCP(d.stack, fa, proto)
+	return d.listenTCP(fa, proto)
 }
 
 // ListenPacket opens a UDP socket on address, as Listen chooses it.

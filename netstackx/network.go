@@ -54,6 +54,12 @@ type Service interface {
 // worse: 64 KiB and 256 KiB writes into gVisor cut a forward's upload from about 2 to about 1.1 Gbit/s.
 const relayBufferSize = 32 << 10
 
+// relayWriteStall is how long one write of a relay may make no progress before the relay gives up on the
+// connection pair: the receiving side is gone (a vanished client, a tunnel peer that no longer answers) or will
+// never read again. Without it a relay whose destination stopped reading blocks in Write for good, holding both
+// connections, and the source side's own close is never seen (issue 18: 13 minutes in gonet.TCPConn.Write).
+const relayWriteStall = 2 * time.Minute
+
 // handshakeTimeout bounds how long a proxy client may take to send its request before we give up on it.
 const handshakeTimeout = 30 * time.Second
 
@@ -79,6 +85,9 @@ type serviceBase struct {
 
 	buffers sync.Pool
 
+	// writeStall is relayWriteStall; tests shorten it.
+	writeStall time.Duration
+
 	// maxConns caps the clients served at once (DefaultMaxConnections unless set); refuse, if set, tells a client
 	// over the cap why it is turned away before it is closed.
 	maxConns int
@@ -96,6 +105,7 @@ func (b *serviceBase) init(log *slog.Logger, attrs ...any) {
 	b.log = log.With(attrs...)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.closers = make(map[io.Closer]struct{})
+	b.writeStall = relayWriteStall
 	b.handshakeTimeout = handshakeTimeout
 	b.maxConns = DefaultMaxConnections
 	b.buffers.New = func() any {
@@ -269,12 +279,13 @@ func (b *serviceBase) relay(x, y net.Conn) {
 	y.Close()
 }
 
-// pipe copies src into dst; see relay.
+// pipe copies src into dst; see relay. Every write must make progress within writeStall, else the direction
+// fails and both connections close.
 func (b *serviceBase) pipe(dst, src net.Conn) {
 	bufp := b.buffers.Get().(*[]byte)
 	// Hide net.TCPConn's ReadFrom/WriteTo: they would copy through io.Copy's
 	// own 32 KiB buffer instead of ours.
-	_, err := io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *bufp)
+	_, err := io.CopyBuffer(stallWriter{dst, b.writeStall}, struct{ io.Reader }{src}, *bufp)
 	b.buffers.Put(bufp)
 	if err == nil {
 		if cw, ok := dst.(closeWriter); ok && cw.CloseWrite() == nil {
@@ -283,6 +294,20 @@ func (b *serviceBase) pipe(dst, src net.Conn) {
 	}
 	dst.Close()
 	src.Close()
+}
+
+// stallWriter writes to a connection with a fresh write deadline for every write, so a destination that stops
+// taking data fails the write after stall instead of blocking it forever.
+type stallWriter struct {
+	c     net.Conn
+	stall time.Duration
+}
+
+func (w stallWriter) Write(p []byte) (int, error) {
+	if w.stall > 0 {
+		w.c.SetWriteDeadline(time.Now().Add(w.stall))
+	}
+	return w.c.Write(p)
 }
 
 // dialErrorKind classifies a dial error, for proxies that must tell their client why a connection failed.
