@@ -206,6 +206,12 @@ func TestRootlessHubRoutesBetweenSpokes(t *testing.T) {
 	if err := r.a.Ping(ctx, hubWG); err != nil {
 		t.Fatal(err)
 	}
+	// Under go test -race the daemons are race-built: the hub's forwarding must not race.
+	for name, p := range map[string]*Proc{"hub": r.hubProc, "spoke c": r.spokeProc} {
+		if strings.Contains(p.Stderr(), "DATA RACE") {
+			t.Errorf("the rootless %s reported a data race:\n%s", name, p.Stderr())
+		}
+	}
 }
 
 // The library program: a helper mode of this test binary that uses only

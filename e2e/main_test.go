@@ -37,7 +37,12 @@ func runTests(m *testing.M) int {
 			return 1
 		}
 		bin := filepath.Join(dir, "wgu")
-		out, err := exec.Command("go", "build", "-o", bin, "../cmd/wgu").CombinedOutput()
+		args := []string{"build", "-o", bin}
+		if raceBuild {
+			// go test -race covers the daemons too: a race in wgu then shows in their stderr.
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, "../cmd/wgu")...).CombinedOutput()
 		if err != nil {
 			os.Setenv(binErrorEnv, fmt.Sprintf("go build ../cmd/wgu: %v\n%s", err, out))
 		} else {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"golang.zx2c4.com/wireguard/tun"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -52,6 +53,8 @@ type Device struct {
 	addrs  []netip.Prefix
 	// forwarding: the device routes between peers (Options.Forwarding).
 	forwarding bool
+	// forwarded counts the packets forwardDirect sent on.
+	forwarded atomic.Uint64
 
 	// readMu guards cursor, the GSO segment a batch left half cut. Only
 	// wireguard-go's TUN reader calls Read, so it is never contended.
@@ -190,6 +193,7 @@ func (d *Device) Counters() map[string]uint64 {
 		"ip_packets_received":    st.IP.PacketsReceived.Value(),
 		"ip_packets_sent":        st.IP.PacketsSent.Value(),
 		"ip_packets_forwarded":   st.IP.Forwarding.Errors.Value(),
+		"hub_packets_forwarded":  d.forwarded.Load(),
 		"tcp_segments_sent":      st.TCP.SegmentsSent.Value(),
 		"tcp_segments_received":  st.TCP.ValidSegmentsReceived.Value(),
 		"tcp_retransmits":        st.TCP.Retransmits.Value(),
@@ -302,7 +306,10 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 			d.expireLastHop(b[offset:])
 		}
 	}
-	return d.ep.deliverBatch(bufs, offset)
+	if d.forwarding {
+		return d.ep.deliverBatch(bufs, offset, d.forwardDirect)
+	}
+	return d.ep.deliverBatch(bufs, offset, nil)
 }
 
 // Close stops the stack and wakes any blocked Read. Safe to call more than

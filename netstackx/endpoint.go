@@ -58,9 +58,10 @@ func newLinkEndpoint(mtu uint32, withGRO bool) *linkEndpoint {
 }
 
 // deliverBatch hands the IP packets at bufs[i][offset:] to the stack; other
-// packets are dropped, as a TUN drops them. It fails with os.ErrClosed once
-// the stack is detached.
-func (e *linkEndpoint) deliverBatch(bufs [][]byte, offset int) (int, error) {
+// packets are dropped, as a TUN drops them. A packet divert takes (reports
+// true for) is not handed over. It fails with os.ErrClosed once the stack is
+// detached.
+func (e *linkEndpoint) deliverBatch(bufs [][]byte, offset int, divert func([]byte) bool) (int, error) {
 	e.mu.RLock()
 	d := e.dispatcher
 	e.mu.RUnlock()
@@ -72,7 +73,7 @@ func (e *linkEndpoint) deliverBatch(bufs [][]byte, offset int) (int, error) {
 	e.gro.Dispatcher = d
 	for _, b := range bufs {
 		packet := b[offset:]
-		if len(packet) == 0 {
+		if len(packet) == 0 || divert != nil && divert(packet) {
 			continue
 		}
 		var proto tcpip.NetworkProtocolNumber

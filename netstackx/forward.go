@@ -38,6 +38,10 @@ func (f *TCPForward) Close() error { return f.base.shutdown(f.ln) }
 // Addr is the host address the forward listens on.
 func (f *TCPForward) Addr() net.Addr { return f.ln.Addr() }
 
+// SetMaxConnections caps the clients served at once (DefaultMaxConnections when n <= 0); past it new clients are
+// refused and the connected ones carry on. Call it before Serve.
+func (f *TCPForward) SetMaxConnections(n int) { f.base.setMaxConnections(n) }
+
 func (f *TCPForward) handle(c net.Conn) {
 	relayTo(&f.base, c, f.net, f.target)
 }
@@ -68,6 +72,10 @@ func (e *TCPExpose) Close() error { return e.base.shutdown(e.ln) }
 
 // Addr is the tunnel address the service listens on.
 func (e *TCPExpose) Addr() net.Addr { return e.ln.Addr() }
+
+// SetMaxConnections caps the clients served at once (DefaultMaxConnections when n <= 0); past it new clients are
+// refused and the connected ones carry on. Call it before Serve.
+func (e *TCPExpose) SetMaxConnections(n int) { e.base.setMaxConnections(n) }
 
 func (e *TCPExpose) handle(c net.Conn) {
 	relayTo(&e.base, c, HostNetwork{}, e.target)

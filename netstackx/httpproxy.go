@@ -32,6 +32,7 @@ type HTTPProxy struct {
 func NewHTTPProxy(ln net.Listener, n Network, res *Resolver, username, password string, log *slog.Logger) *HTTPProxy {
 	p := &HTTPProxy{ln: ln, net: n, res: res, username: username, password: password}
 	p.base.init(log, "service", "http-proxy", "listen", ln.Addr().String())
+	p.base.refuse = func(c net.Conn) { writeStatus(c, http.StatusServiceUnavailable, nil) }
 	p.transport = &http.Transport{
 		Proxy:                 nil, // never chain to the host's proxy settings: everything goes into the tunnel
 		DialContext:           p.dialUpstream,
@@ -57,6 +58,10 @@ func (p *HTTPProxy) Close() error {
 
 // Addr is the address the proxy listens on.
 func (p *HTTPProxy) Addr() net.Addr { return p.ln.Addr() }
+
+// SetMaxConnections caps the clients served at once (DefaultMaxConnections when n <= 0); past it new clients are
+// refused and the connected ones carry on. Call it before Serve.
+func (p *HTTPProxy) SetMaxConnections(n int) { p.base.setMaxConnections(n) }
 
 func (p *HTTPProxy) dialUpstream(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
@@ -155,13 +160,27 @@ func statusForDialError(err error) int {
 	return http.StatusBadGateway
 }
 
+// maxRequestHeaderBytes bounds a request line plus its headers. Nothing is read from an unauthenticated client
+// without a bound: this, the header deadline, and a bounded drain of a refused request's body.
+const maxRequestHeaderBytes = 64 << 10
+
+// maxRefusedBodyBytes is how much of a refused request's body is read (and dropped) so the 407 reaches the client.
+const maxRefusedBodyBytes = 64 << 10
+
 func (p *HTTPProxy) handle(c net.Conn) {
-	br := bufio.NewReader(c)
+	// bufio reads ahead, so the limit also covers one buffer's worth of whatever follows the headers.
+	lr := &readLimiter{r: c}
+	br := bufio.NewReader(lr)
 	for {
-		c.SetReadDeadline(time.Now().Add(handshakeTimeout))
+		lr.limit(maxRequestHeaderBytes + int64(br.Size()))
+		c.SetReadDeadline(time.Now().Add(p.base.handshakeTimeout))
 		req, err := http.ReadRequest(br)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			if lr.exhausted() {
+				p.base.log.Debug("request header too large", "client", c.RemoteAddr().String(), "limit", maxRequestHeaderBytes)
+				writeStatus(c, http.StatusRequestHeaderFieldsTooLarge, nil)
+				lingerClose(c)
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				var ne net.Error
 				if !errors.As(err, &ne) {
 					writeStatus(c, http.StatusBadRequest, nil)
@@ -169,20 +188,22 @@ func (p *HTTPProxy) handle(c net.Conn) {
 			}
 			return
 		}
-		c.SetReadDeadline(time.Time{})
+		lr.unlimit()
 		if !p.serveRequest(c, br, req) {
 			return
 		}
 	}
 }
 
-// serveRequest answers one request; it reports whether the client connection may carry another.
+// serveRequest answers one request; it reports whether the client connection may carry another. The header read
+// deadline is still set on c: it is lifted only for an authorized client.
 func (p *HTTPProxy) serveRequest(c net.Conn, br *bufio.Reader, req *http.Request) bool {
 	if !p.authorized(req) {
-		io.Copy(io.Discard, io.LimitReader(req.Body, 1<<20))
+		io.Copy(io.Discard, io.LimitReader(req.Body, maxRefusedBodyBytes))
 		writeStatus(c, http.StatusProxyAuthRequired, http.Header{"Proxy-Authenticate": {`Basic realm="wgu"`}})
 		return false
 	}
+	c.SetReadDeadline(time.Time{})
 	if req.Method == http.MethodConnect {
 		p.connect(c, br, req)
 		return false
@@ -262,4 +283,45 @@ func (p *HTTPProxy) forward(c net.Conn, req *http.Request) bool {
 		return false
 	}
 	return keepAlive
+}
+
+// readLimiter reads from r, up to a limit while one is set; past it, reads fail with io.EOF (so parsers stop), and
+// exhausted reports that the limit, not the client, ended the input.
+type readLimiter struct {
+	r       io.Reader
+	limited bool
+	left    int64
+}
+
+func (l *readLimiter) limit(n int64) { l.limited, l.left = true, n }
+func (l *readLimiter) unlimit()      { l.limited = false }
+func (l *readLimiter) exhausted() bool {
+	return l.limited && l.left <= 0
+}
+
+func (l *readLimiter) Read(b []byte) (int, error) {
+	if !l.limited {
+		return l.r.Read(b)
+	}
+	if l.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > l.left {
+		b = b[:l.left]
+	}
+	n, err := l.r.Read(b)
+	l.left -= int64(n)
+	return n, err
+}
+
+// lingerClose half-closes c and drops what the client still sends for a moment, so a response written just before
+// reaches it instead of being destroyed by the reset that closing with unread input causes. It reads a bounded
+// amount in a bounded time.
+func lingerClose(c net.Conn) {
+	cw, ok := c.(closeWriter)
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	io.CopyN(io.Discard, c, 1<<20)
 }

@@ -57,6 +57,11 @@ const relayBufferSize = 32 << 10
 // handshakeTimeout bounds how long a proxy client may take to send its request before we give up on it.
 const handshakeTimeout = 30 * time.Second
 
+// DefaultMaxConnections is how many clients a TCP service (forward, expose, SOCKS5, HTTP proxy) serves at once
+// unless told otherwise: past it, new clients are refused so that a flood cannot exhaust descriptors or memory,
+// while the clients already connected carry on.
+const DefaultMaxConnections = 1024
+
 // serviceBase holds what all services share: a lifetime context cancelled on Close, the set of open connections
 // to close on shutdown, the goroutines to wait for, and a pool of relay buffers.
 type serviceBase struct {
@@ -73,6 +78,14 @@ type serviceBase struct {
 	closeErr  error
 
 	buffers sync.Pool
+
+	// maxConns caps the clients served at once (DefaultMaxConnections unless set); refuse, if set, tells a client
+	// over the cap why it is turned away before it is closed.
+	maxConns int
+	refuse   func(net.Conn)
+
+	// handshakeTimeout bounds a client's handshake or request header (handshakeTimeout by default; tests shorten it).
+	handshakeTimeout time.Duration
 }
 
 // init prepares the base; log may be nil (no logging), attrs name the service in every log line.
@@ -83,6 +96,8 @@ func (b *serviceBase) init(log *slog.Logger, attrs ...any) {
 	b.log = log.With(attrs...)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.closers = make(map[io.Closer]struct{})
+	b.handshakeTimeout = handshakeTimeout
+	b.maxConns = DefaultMaxConnections
 	b.buffers.New = func() any {
 		buf := make([]byte, relayBufferSize)
 		return &buf
@@ -158,6 +173,8 @@ func (b *serviceBase) shutdown(listener io.Closer) error {
 func (b *serviceBase) serveConns(ctx context.Context, ln net.Listener, handle func(net.Conn)) error {
 	stop := context.AfterFunc(ctx, func() { b.shutdown(ln) })
 	defer stop()
+	slots := make(chan struct{}, b.maxConns)
+	var lastWarn time.Time
 	var serveErr error
 	for {
 		c, err := ln.Accept()
@@ -174,13 +191,27 @@ func (b *serviceBase) serveConns(ctx context.Context, ln net.Listener, handle fu
 			serveErr = fmt.Errorf("accept on %s: %w", ln.Addr(), err)
 			break
 		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			if time.Since(lastWarn) > 10*time.Second {
+				// At most one line per 10 s: a flood must not flood the log as well.
+				b.log.Warn("connection limit reached, refusing new clients", "max_connections", b.maxConns)
+				lastWarn = time.Now()
+			}
+			b.refuseConn(c)
+			continue
+		}
 		if !b.track(c) {
+			<-slots
 			break
 		}
 		if !b.spawn(func() {
+			defer func() { <-slots }()
 			defer b.untrack(c)
 			handle(c)
 		}) {
+			<-slots
 			b.untrack(c)
 			break
 		}
@@ -189,6 +220,24 @@ func (b *serviceBase) serveConns(ctx context.Context, ln net.Listener, handle fu
 		serveErr = err
 	}
 	return serveErr
+}
+
+// refuseConn turns away a client over the connection cap: a short answer where the protocol has one, then close.
+// The answer's write has a short deadline so a client cannot stall the accept loop.
+func (b *serviceBase) refuseConn(c net.Conn) {
+	b.log.Debug("refused: too many connections", "client", c.RemoteAddr().String())
+	if b.refuse != nil {
+		c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		b.refuse(c)
+	}
+	c.Close()
+}
+
+// setMaxConnections sets the cap on clients served at once; n <= 0 keeps the default. Call it before Serve.
+func (b *serviceBase) setMaxConnections(n int) {
+	if n > 0 {
+		b.maxConns = n
+	}
 }
 
 // acceptRetryable reports whether an Accept error is transient, not a dead listener.

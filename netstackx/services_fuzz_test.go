@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -82,6 +83,8 @@ func FuzzHTTPProxyRequest(f *testing.F) {
 	f.Add([]byte("POST http://10.0.0.2/x HTTP/1.1\r\nContent-Length: 3\r\nProxy-Authorization: Basic YWxpY2U6cHc=\r\n\r\nabc"))
 	f.Add([]byte("GET /origin-form HTTP/1.0\r\n\r\n"))
 	f.Add([]byte("CONNECT [::1]:22 HTTP/1.1\r\nProxy-Authorization: Basic !!!\r\n\r\n"))
+	// Past the header limit (maxRequestHeaderBytes): refused with 431 before anything is parsed further.
+	f.Add([]byte("GET http://10.0.0.2/ HTTP/1.1\r\nX-Big: " + strings.Repeat("a", maxRequestHeaderBytes+1) + "\r\n\r\n"))
 	res := newResolverAddrPorts(refusingNetwork{}, []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:53")})
 	plain := NewHTTPProxy(fuzzListener{}, refusingNetwork{}, res, "", "", nil)
 	authed := NewHTTPProxy(fuzzListener{}, refusingNetwork{}, res, "alice", "pw", nil)

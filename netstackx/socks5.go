@@ -45,6 +45,10 @@ const (
 // exhaust the stack's ports.
 const maxUDPAssociateDestinations = 256
 
+// DefaultMaxUDPAssociations is how many UDP associations one SOCKS5 service keeps at once unless told otherwise;
+// each holds a host socket and up to maxUDPAssociateDestinations tunnel sockets.
+const DefaultMaxUDPAssociations = 64
+
 // SOCKS5 is a SOCKS5 server (RFC 1928, with RFC 1929 username/password when configured): CONNECT and UDP ASSOCIATE
 // into the tunnel; domain names are resolved with the Resolver, inside the tunnel.
 type SOCKS5 struct {
@@ -54,12 +58,16 @@ type SOCKS5 struct {
 	res      *Resolver
 	username string
 	password string
+
+	assocMu  sync.Mutex
+	assocs   int // UDP associations open now
+	maxAssoc int
 }
 
 // NewSOCKS5 serves SOCKS5 on ln, connecting inside n. With a non-empty username or password, clients must
 // authenticate with them.
 func NewSOCKS5(ln net.Listener, n Network, res *Resolver, username, password string, log *slog.Logger) *SOCKS5 {
-	s := &SOCKS5{ln: ln, net: n, res: res, username: username, password: password}
+	s := &SOCKS5{ln: ln, net: n, res: res, username: username, password: password, maxAssoc: DefaultMaxUDPAssociations}
 	s.base.init(log, "service", "socks5", "listen", ln.Addr().String())
 	return s
 }
@@ -74,6 +82,35 @@ func (s *SOCKS5) Close() error { return s.base.shutdown(s.ln) }
 
 // Addr is the address the server listens on.
 func (s *SOCKS5) Addr() net.Addr { return s.ln.Addr() }
+
+// SetMaxConnections caps the clients served at once (DefaultMaxConnections when n <= 0); past it new clients are
+// refused and the connected ones carry on. Call it before Serve.
+func (s *SOCKS5) SetMaxConnections(n int) { s.base.setMaxConnections(n) }
+
+// SetMaxUDPAssociations caps the UDP associations open at once (DefaultMaxUDPAssociations when n <= 0); past it a
+// UDP ASSOCIATE request gets a failure reply. Call it before Serve.
+func (s *SOCKS5) SetMaxUDPAssociations(n int) {
+	if n > 0 {
+		s.maxAssoc = n
+	}
+}
+
+// takeAssociation reserves a UDP association slot; the caller gives it back with releaseAssociation.
+func (s *SOCKS5) takeAssociation() bool {
+	s.assocMu.Lock()
+	defer s.assocMu.Unlock()
+	if s.assocs >= s.maxAssoc {
+		return false
+	}
+	s.assocs++
+	return true
+}
+
+func (s *SOCKS5) releaseAssociation() {
+	s.assocMu.Lock()
+	s.assocs--
+	s.assocMu.Unlock()
+}
 
 // socksRequest is a parsed SOCKS5 request: command and destination (an IP literal or a domain name).
 type socksRequest struct {
@@ -284,7 +321,7 @@ func (s *SOCKS5) handshake(c io.ReadWriter) (socksRequest, error) {
 }
 
 func (s *SOCKS5) handle(c net.Conn) {
-	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	c.SetDeadline(time.Now().Add(s.base.handshakeTimeout))
 	req, err := s.handshake(c)
 	if err != nil {
 		s.base.log.Debug("handshake failed", "client", c.RemoteAddr().String(), "err", err)
@@ -324,6 +361,12 @@ func (s *SOCKS5) connect(c net.Conn, req socksRequest) {
 // associate serves UDP ASSOCIATE: a relay socket on the host IP the client reached us on, living as long as the
 // control connection.
 func (s *SOCKS5) associate(c net.Conn, req socksRequest) {
+	if !s.takeAssociation() {
+		s.base.log.Warn("UDP associate refused: too many associations", "client", c.RemoteAddr().String(), "max_udp_associations", s.maxAssoc)
+		writeSOCKSReply(c, socksRepGeneralFailure, nil)
+		return
+	}
+	defer s.releaseAssociation()
 	bindIP := net.IP(nil)
 	if ta, ok := s.ln.Addr().(*net.TCPAddr); ok {
 		bindIP = ta.IP

@@ -24,7 +24,7 @@ type Config struct {
 
 // Interface is the [Interface] section.
 type Interface struct {
-	PrivateKey Key
+	PrivateKey SecretKey
 	ListenPort uint16 // 0: random port
 	FwMark     uint32 // 0: off
 
@@ -44,7 +44,7 @@ type Interface struct {
 // Peer is a [Peer] section.
 type Peer struct {
 	PublicKey           Key
-	PresharedKey        Key // zero: none
+	PresharedKey        SecretKey // zero: none
 	AllowedIPs          []netip.Prefix
 	Endpoint            Endpoint // zero: none
 	PersistentKeepalive uint16   // seconds; 0: off
@@ -97,7 +97,7 @@ type Option struct {
 // the same facts `wg show` prints.
 type Status struct {
 	Name       string
-	PrivateKey Key
+	PrivateKey SecretKey
 	ListenPort uint16
 	FwMark     uint32
 	Peers      []PeerStatus // in the order the device reported them

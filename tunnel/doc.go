@@ -21,6 +21,12 @@
 // goroutine it started; it is safe to call while traffic flows. Several
 // tunnels may run in one process: the package keeps no global state.
 //
+// Private and preshared keys are SecretKeys (Interface.PrivateKey,
+// Peer.PresharedKey, Status.PrivateKey, GeneratePrivateKey): fmt, log/slog
+// and encoding/json show them as "(redacted)", so logging a Config or a
+// Status, or an error about one, never leaks a key. Reveal returns the Key
+// itself for the code that must write it; Key.Secret wraps one.
+//
 // Errors that callers branch on are sentinels for errors.Is:
 // ErrInvalidConfig (with *ParseError for file, line and key; Up checks a
 // Config built in code the same way), ErrExists, ErrClosed (Status,

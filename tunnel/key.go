@@ -74,19 +74,21 @@ func (k Key) PublicKey() Key {
 }
 
 // GeneratePrivateKey returns a new random, clamped private key.
-func GeneratePrivateKey() (Key, error) {
-	k, err := GeneratePresharedKey()
-	if err != nil {
-		return k, err
-	}
-	return k.Clamp(), nil
+func GeneratePrivateKey() (SecretKey, error) {
+	k, err := randomKey()
+	return k.Clamp().Secret(), err
 }
 
-// GeneratePresharedKey returns 32 random bytes.
-func GeneratePresharedKey() (Key, error) {
+// GeneratePresharedKey returns 32 random bytes as a preshared key.
+func GeneratePresharedKey() (SecretKey, error) {
+	k, err := randomKey()
+	return k.Secret(), err
+}
+
+func randomKey() (Key, error) {
 	var k Key
 	if _, err := rand.Read(k[:]); err != nil {
-		return k, fmt.Errorf("reading random bytes: %w", err)
+		return Key{}, fmt.Errorf("reading random bytes: %w", err)
 	}
 	return k, nil
 }

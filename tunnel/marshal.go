@@ -16,7 +16,7 @@ func (c *Config) MarshalText() ([]byte, error) {
 	ifc := &c.Interface
 	b.WriteString("[Interface]\n")
 	if !ifc.PrivateKey.IsZero() {
-		fmt.Fprintf(&b, "PrivateKey = %s\n", ifc.PrivateKey)
+		fmt.Fprintf(&b, "PrivateKey = %s\n", ifc.PrivateKey.Reveal())
 	}
 	if ifc.ListenPort != 0 {
 		fmt.Fprintf(&b, "ListenPort = %d\n", ifc.ListenPort)
@@ -60,7 +60,7 @@ func (c *Config) MarshalText() ([]byte, error) {
 		b.WriteString("\n[Peer]\n")
 		fmt.Fprintf(&b, "PublicKey = %s\n", p.PublicKey)
 		if !p.PresharedKey.IsZero() {
-			fmt.Fprintf(&b, "PresharedKey = %s\n", p.PresharedKey)
+			fmt.Fprintf(&b, "PresharedKey = %s\n", p.PresharedKey.Reveal())
 		}
 		if len(p.AllowedIPs) > 0 {
 			fmt.Fprintf(&b, "AllowedIPs = %s\n", joinPrefixes(p.AllowedIPs))

@@ -129,11 +129,11 @@ func TestMarshalTextRoundTripCases(t *testing.T) {
 }
 
 func TestMarshalTextRejectsMultilineValues(t *testing.T) {
-	c := &Config{Interface: Interface{PrivateKey: mustKey(t, testPriv), PostUp: []string{"a\nb"}}}
+	c := &Config{Interface: Interface{PrivateKey: mustKey(t, testPriv).Secret(), PostUp: []string{"a\nb"}}}
 	if _, err := c.MarshalText(); err == nil || !strings.Contains(err.Error(), "PostUp") {
 		t.Errorf("MarshalText = %v, want an error about PostUp", err)
 	}
-	c = &Config{Interface: Interface{PrivateKey: mustKey(t, testPriv)}, Services: []Section{{Name: "http", Options: []Option{{Key: "Password", Value: "a#b"}}}}}
+	c = &Config{Interface: Interface{PrivateKey: mustKey(t, testPriv).Secret()}, Services: []Section{{Name: "http", Options: []Option{{Key: "Password", Value: "a#b"}}}}}
 	if _, err := c.MarshalText(); err == nil {
 		t.Error("MarshalText wrote a value with '#'")
 	}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/wgu-project/wgu/netstackx"
 )
 
 // ParseConfig parses a wg-quick file. file names it in errors. Config.Name is
@@ -128,12 +130,17 @@ func (p *parser) line(n int, raw string) (bool, error) {
 	}
 	eq := strings.IndexByte(trimmed, '=')
 	if eq < 0 {
-		return false, p.errorf(n, "", "%q is neither a [Section] header nor a KEY = VALUE line", trimmed)
+		return false, p.errorf(n, "", "%q is neither a [Section] header nor a KEY = VALUE line", hideKeys(trimmed))
 	}
 	key := trimSpace(trimmed[:eq])
 	value := trimSpace(trimmed[eq+1:])
 	if key == "" {
-		return false, p.errorf(n, "", "%q has no key before '=' (expected KEY = VALUE)", trimmed)
+		return false, p.errorf(n, "", "%q has no key before '=' (expected KEY = VALUE)", hideKeys(trimmed))
+	}
+	if hidden := hideKeys(key); hidden != key {
+		// A key's own '=' padding made this look like KEY = VALUE ("PrivateKey: <key>", a key alone): the "key"
+		// is a secret, and errors quote keys.
+		return false, p.errorf(n, "", "%q is not a KEY = VALUE line", hidden)
 	}
 	norm := normalizeName(key)
 	if isHookKey(norm) {
@@ -159,7 +166,7 @@ func (p *parser) line(n int, raw string) (bool, error) {
 // header starts a new section.
 func (p *parser) header(n int, trimmed string) (bool, error) {
 	if !strings.HasSuffix(trimmed, "]") {
-		return false, p.errorf(n, "", "%q is not a section header (expected [Interface], [Peer] or a service section such as [Socks5])", trimmed)
+		return false, p.errorf(n, "", "%q is not a section header (expected [Interface], [Peer] or a service section such as [Socks5])", hideKeys(trimmed))
 	}
 	name := trimSpace(trimmed[1 : len(trimmed)-1])
 	switch norm := normalizeName(name); norm {
@@ -227,7 +234,7 @@ func (p *parser) interfaceKey(n int, key, norm, value string) (bool, error) {
 		if k.IsZero() {
 			return false, p.errorf(n, key, "the key is all zeros (expected a private key, as `wgu genkey` prints)")
 		}
-		ifc.PrivateKey = k
+		ifc.PrivateKey = k.Secret()
 		p.sawPrivateKey = true
 	case "listenport":
 		port, err := parseListenPort(value)
@@ -322,7 +329,7 @@ func (p *parser) peerKey(n int, key, norm, value string) error {
 		if err != nil {
 			return p.errorf(n, key, "not a valid key (expected 44 characters of base64, as `wgu genpsk` prints)")
 		}
-		peer.PresharedKey = k
+		peer.PresharedKey = k.Secret()
 	case "allowedips":
 		for _, v := range strings.Split(value, ",") {
 			v = trimSpace(v)
@@ -695,13 +702,16 @@ func interfaceNameFromPath(path string) (string, bool) {
 	return name, true
 }
 
+// maxMaxConnections bounds a service's MaxConnections: beyond it the cap protects nothing.
+const maxMaxConnections = 1 << 20
+
 // serviceKeys lists, per service section (normalised name), the keys it
 // takes and which of them are required, following wireproxy.
 var serviceKeys = map[string]struct{ allowed, required []string }{
-	"socks5":          {allowed: []string{"BindAddress", "Username", "Password"}, required: []string{"BindAddress"}},
-	"http":            {allowed: []string{"BindAddress", "Username", "Password"}, required: []string{"BindAddress"}},
-	"tcpclienttunnel": {allowed: []string{"BindAddress", "Target"}, required: []string{"BindAddress", "Target"}},
-	"tcpservertunnel": {allowed: []string{"ListenPort", "Target"}, required: []string{"ListenPort", "Target"}},
+	"socks5":          {allowed: []string{"BindAddress", "Username", "Password", "MaxConnections"}, required: []string{"BindAddress"}},
+	"http":            {allowed: []string{"BindAddress", "Username", "Password", "MaxConnections"}, required: []string{"BindAddress"}},
+	"tcpclienttunnel": {allowed: []string{"BindAddress", "Target", "MaxConnections"}, required: []string{"BindAddress", "Target"}},
+	"tcpservertunnel": {allowed: []string{"ListenPort", "Target", "MaxConnections"}, required: []string{"ListenPort", "Target"}},
 	"udpproxytunnel":  {allowed: []string{"BindAddress", "Target", "InactivityTimeout"}, required: []string{"BindAddress", "Target"}},
 }
 
@@ -742,6 +752,10 @@ func checkServiceValue(norm, value string) error {
 	case "listenport":
 		if n, err := strconv.ParseUint(value, 10, 16); err != nil || !isDigits(value) || n == 0 {
 			return fmt.Errorf("%q is not a port number (expected 1 to 65535)", value)
+		}
+	case "maxconnections":
+		if n, err := strconv.ParseUint(value, 10, 31); err != nil || !isDigits(value) || n == 0 || n > maxMaxConnections {
+			return fmt.Errorf("%q is not a number of connections (expected 1 to %d; the default is %d)", value, maxMaxConnections, netstackx.DefaultMaxConnections)
 		}
 	case "inactivitytimeout":
 		if _, err := strconv.ParseUint(value, 10, 31); err != nil || !isDigits(value) {

@@ -54,7 +54,7 @@ func TestParseConfigFull(t *testing.T) {
 	}
 	want := &Config{
 		Interface: Interface{
-			PrivateKey: mustKey(t, testPriv),
+			PrivateKey: mustKey(t, testPriv).Secret(),
 			ListenPort: 51820,
 			FwMark:     0xca6c,
 			Addresses:  prefixes("10.0.0.1/24", "fd00::1/64", "10.0.1.1/32"),
@@ -71,7 +71,7 @@ func TestParseConfigFull(t *testing.T) {
 		Peers: []Peer{
 			{
 				PublicKey:           mustKey(t, peerPub1),
-				PresharedKey:        mustKey(t, testPSK),
+				PresharedKey:        mustKey(t, testPSK).Secret(),
 				AllowedIPs:          prefixes("10.0.0.2/32", "10.1.0.0/16", "fd00::2/128", "192.168.1.7/24"),
 				Endpoint:            Endpoint{Host: "vpn.example.com", Port: 51820},
 				PersistentKeepalive: 25,
@@ -110,7 +110,7 @@ func TestParseConfigRules(t *testing.T) {
 		check func(t *testing.T, c *Config)
 	}{
 		{"minimal", base, func(t *testing.T, c *Config) {
-			if c.Interface.PrivateKey != mustKey(t, testPriv) || len(c.Peers) != 0 || c.Name != "" {
+			if c.Interface.PrivateKey != mustKey(t, testPriv).Secret() || len(c.Peers) != 0 || c.Name != "" {
 				t.Errorf("got %+v", c)
 			}
 		}},
@@ -218,7 +218,7 @@ func TestParseConfigRules(t *testing.T) {
 		}},
 		{"peer keys", base + "[Peer]\nPublicKey = " + peerPub1 + "\nPresharedKey = " + testPSK + "\nAllowedIPs = 10.0.0.2, fd00::2\nAllowedIPs = 10.1.0.1/16\nEndpoint = [::1]:51820\nPersistentKeepalive = 25\n[Peer]\nPublicKey=" + peerPub2 + "\nEndpoint = ::1:5\nPersistentKeepalive = off\n", func(t *testing.T, c *Config) {
 			want := []Peer{{
-				PublicKey: mustKey(t, peerPub1), PresharedKey: mustKey(t, testPSK),
+				PublicKey: mustKey(t, peerPub1), PresharedKey: mustKey(t, testPSK).Secret(),
 				AllowedIPs: prefixes("10.0.0.2/32", "fd00::2/128", "10.1.0.1/16"),
 				Endpoint:   Endpoint{Host: "::1", Port: 51820}, PersistentKeepalive: 25,
 			}, {
@@ -353,7 +353,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"peer without public key", base + "[Peer]\nAllowedIPs = 10.0.0.2\n", 3, "", "[Peer] has no PublicKey"},
 		{"duplicate peer", base + peer + "\n[Peer]\nPublicKey = " + peerPub1 + "\n", 7, "PublicKey", "already defined by the [Peer] on line 3"},
 		{"own public key", base + "[Peer]\nPublicKey = " + testPub + "\n", 4, "PublicKey", "own public key"},
-		{"unknown service key", base + "[Socks5]\nBindAddress = :1080\nTarget = x:1\n", 5, "Target", "unknown key in [Socks5] (valid keys: BindAddress, Username, Password)"},
+		{"unknown service key", base + "[Socks5]\nBindAddress = :1080\nTarget = x:1\n", 5, "Target", "unknown key in [Socks5] (valid keys: BindAddress, Username, Password, MaxConnections)"},
 		{"service missing key", base + "[TCPServerTunnel]\nTarget = x:1\n", 3, "", "[TCPServerTunnel] has no ListenPort"},
 		{"service bad port", base + "[TCPServerTunnel]\nListenPort = 0\nTarget = x:1\n", 4, "ListenPort", "expected 1 to 65535"},
 		{"service bad target", base + "[TCPClientTunnel]\nBindAddress = :1\nTarget = nowhere\n", 5, "Target", "not HOST:PORT"},

@@ -144,15 +144,18 @@ func (b *PeerBook) Add(ctx context.Context, np NewPeer) (*AddedPeer, error) {
 				np.AllowedIPs = append(np.AllowedIPs, a.Masked())
 			}
 		}
-		priv, err := GeneratePrivateKey()
+		secret, err := GeneratePrivateKey()
 		if err != nil {
 			return nil, err
 		}
+		priv := secret.Reveal() // written into the client's config below
 		var psk Key
 		if np.PresharedKey {
-			if psk, err = GeneratePresharedKey(); err != nil {
+			s, err := GeneratePresharedKey()
+			if err != nil {
 				return nil, err
 			}
+			psk = s.Reveal()
 		}
 		cc := clientConfig{priv: priv, address: np.Address, dns: np.DNS, hub: hub.Interface.PrivateKey.PublicKey(), psk: psk, allowed: np.AllowedIPs, endpoint: np.Endpoint, keepalive: np.Keepalive}
 		lines := []string{"[Peer]", "# Name = " + np.Name}

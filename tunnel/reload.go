@@ -215,7 +215,7 @@ func reloadUAPI(ctx context.Context, r Resolver, old, cfg *Config, live []Key) (
 		b.WriteString(key + "=" + value + "\n")
 	}
 	if cfg.Interface.PrivateKey != old.Interface.PrivateKey {
-		line("private_key", cfg.Interface.PrivateKey.Hex())
+		line("private_key", cfg.Interface.PrivateKey.Reveal().Hex())
 		changes = append(changes, "private key")
 	}
 	if cfg.Interface.ListenPort != old.Interface.ListenPort {
@@ -300,7 +300,7 @@ func peerUpdateUAPI(ctx context.Context, r Resolver, prev, p Peer) (string, erro
 		b.WriteString(key + "=" + value + "\n")
 	}
 	if p.PresharedKey != prev.PresharedKey {
-		line("preshared_key", p.PresharedKey.Hex())
+		line("preshared_key", p.PresharedKey.Reveal().Hex())
 	}
 	// An endpoint is set only when the config's changed: a peer that roamed
 	// keeps the address it roamed to. (A removed Endpoint cannot be unset.)

@@ -171,14 +171,14 @@ func TestReloadRefusesLiveImpossibleChanges(t *testing.T) {
 }
 
 func TestReloadUAPI(t *testing.T) {
-	k := func() Key { x, _ := GeneratePrivateKey(); return x }
+	k := func() Key { x, _ := GeneratePrivateKey(); return x.Reveal() }
 	priv, pa, pb, pc := k(), k().PublicKey(), k().PublicKey(), k().PublicKey()
 	pfx := netip.MustParsePrefix
-	old := &Config{Interface: Interface{PrivateKey: priv, ListenPort: 1}, Peers: []Peer{
+	old := &Config{Interface: Interface{PrivateKey: priv.Secret(), ListenPort: 1}, Peers: []Peer{
 		{PublicKey: pa, AllowedIPs: []netip.Prefix{pfx("10.0.0.2/32")}, Endpoint: Endpoint{Host: "192.0.2.1", Port: 5}},
 		{PublicKey: pc, AllowedIPs: []netip.Prefix{pfx("10.0.0.3/32")}},
 	}}
-	next := &Config{Interface: Interface{PrivateKey: priv, ListenPort: 1}, Peers: []Peer{
+	next := &Config{Interface: Interface{PrivateKey: priv.Secret(), ListenPort: 1}, Peers: []Peer{
 		{PublicKey: pa, AllowedIPs: []netip.Prefix{pfx("10.0.0.2/32"), pfx("10.9.0.0/16")}, Endpoint: Endpoint{Host: "192.0.2.1", Port: 5}, PersistentKeepalive: 25},
 		{PublicKey: pb, AllowedIPs: []netip.Prefix{pfx("10.0.0.4/32")}},
 	}}

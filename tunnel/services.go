@@ -112,15 +112,17 @@ func (t *Tunnel) openService(sec Section, tunnelNet netstackx.Network, res *nets
 		if err != nil {
 			return runningService{}, err
 		}
-		return runningService{netstackx.NewTCPForward(ln, tunnelNet, target, log),
-			fmt.Sprintf("forward tcp %s -> %s (tunnel)", ln.Addr(), target)}, nil
+		f := netstackx.NewTCPForward(ln, tunnelNet, target, log)
+		f.SetMaxConnections(maxConnections(sec))
+		return runningService{f, fmt.Sprintf("forward tcp %s -> %s (tunnel)", ln.Addr(), target)}, nil
 	case "tcpservertunnel":
 		ln, err := t.ns.Listen("tcp", ":"+sec.get("ListenPort"))
 		if err != nil {
 			return runningService{}, err
 		}
-		return runningService{netstackx.NewTCPExpose(ln, target, log),
-			fmt.Sprintf("expose tcp (tunnel) :%s -> %s", sec.get("ListenPort"), target)}, nil
+		e := netstackx.NewTCPExpose(ln, target, log)
+		e.SetMaxConnections(maxConnections(sec))
+		return runningService{e, fmt.Sprintf("expose tcp (tunnel) :%s -> %s", sec.get("ListenPort"), target)}, nil
 	case "udpproxytunnel":
 		pc, err := net.ListenPacket("udp", hostBind(bind))
 		if err != nil {
@@ -138,15 +140,19 @@ func (t *Tunnel) openService(sec Section, tunnelNet netstackx.Network, res *nets
 		if err != nil {
 			return runningService{}, err
 		}
-		return runningService{netstackx.NewSOCKS5(ln, t.ns, res, sec.get("Username"), sec.get("Password"), log),
-			fmt.Sprintf("socks5 %s%s", ln.Addr(), authNote(sec))}, nil
+		s := netstackx.NewSOCKS5(ln, t.ns, res, sec.get("Username"), sec.get("Password"), log)
+		s.SetMaxConnections(maxConnections(sec))
+		shown := listenName(hostBind(bind), ln.Addr())
+		return runningService{s, fmt.Sprintf("socks5 %s%s", shown, t.proxyNote(sec, "socks5", shown, ln.Addr()))}, nil
 	case "http":
 		ln, err := net.Listen("tcp", hostBind(bind))
 		if err != nil {
 			return runningService{}, err
 		}
-		return runningService{netstackx.NewHTTPProxy(ln, t.ns, res, sec.get("Username"), sec.get("Password"), log),
-			fmt.Sprintf("http proxy %s%s", ln.Addr(), authNote(sec))}, nil
+		p := netstackx.NewHTTPProxy(ln, t.ns, res, sec.get("Username"), sec.get("Password"), log)
+		p.SetMaxConnections(maxConnections(sec))
+		shown := listenName(hostBind(bind), ln.Addr())
+		return runningService{p, fmt.Sprintf("http proxy %s%s", shown, t.proxyNote(sec, "http", shown, ln.Addr()))}, nil
 	}
 	return runningService{}, fmt.Errorf("unknown service section")
 }
@@ -160,11 +166,46 @@ func hostBind(bind string) string {
 	return bind
 }
 
-func authNote(sec Section) string {
-	if sec.get("Username") != "" {
+// maxConnections is the section's MaxConnections, or 0 for the service's default.
+func maxConnections(sec Section) int {
+	n, _ := strconv.Atoi(sec.get("MaxConnections")) // validated by the parser
+	return n
+}
+
+// openProxyMark ends the `wgu show` line of a proxy that anyone who can reach it may use.
+const openProxyMark = " (OPEN PROXY: no password, not on loopback)"
+
+// proxyNote describes a proxy's access for its `wgu show` line, and warns at start about an open proxy: one
+// without credentials on an address other hosts can reach.
+func (t *Tunnel) proxyNote(sec Section, kind, shown string, addr net.Addr) string {
+	if sec.get("Username") != "" || sec.get("Password") != "" {
 		return " (password required)"
 	}
-	return ""
+	if !reachableBeyondHost(addr) {
+		return ""
+	}
+	t.log.Warn(fmt.Sprintf("open proxy: anyone who can reach %s can use this tunnel "+
+		"(set Username and Password in its [%s] section, or bind it to 127.0.0.1)", shown, sec.Name),
+		"service", kind, "listen", shown)
+	return openProxyMark
+}
+
+// listenName is the listen address as the config wrote it (Go reports a listener on 0.0.0.0 as [::]), with the
+// port the listener got when the config asked for any.
+func listenName(bind string, addr net.Addr) string {
+	host, _, ok := splitHostPort(bind)
+	ta, isTCP := addr.(*net.TCPAddr)
+	if !ok || !isTCP {
+		return addr.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
+}
+
+// reachableBeyondHost reports whether a listener on addr accepts connections from other hosts: any address but
+// loopback.
+func reachableBeyondHost(addr net.Addr) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	return !ok || !ta.IP.IsLoopback()
 }
 
 // close stops every service and waits for them.

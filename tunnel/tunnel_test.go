@@ -156,7 +156,7 @@ func TestSaveConfigOnDown(t *testing.T) {
 	k, _ := GeneratePrivateKey()
 	peer, _ := GeneratePrivateKey()
 	path := t.TempDir() + "/wgs0.conf"
-	text := "[Interface]\nPrivateKey = " + k.String() + "\nAddress = 10.9.0.1/24\nSaveConfig = true\n"
+	text := "[Interface]\nPrivateKey = " + k.Reveal().String() + "\nAddress = 10.9.0.1/24\nSaveConfig = true\n"
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}

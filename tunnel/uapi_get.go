@@ -89,7 +89,7 @@ func applyStatusKey(st *Status, peer **PeerStatus, hsSec, hsNsec *int64, finishP
 			if err != nil {
 				return err
 			}
-			st.PrivateKey = k
+			st.PrivateKey = k.Secret()
 		case "listen_port":
 			p, err := strconv.ParseUint(value, 10, 16)
 			if err != nil {
@@ -112,7 +112,7 @@ func applyStatusKey(st *Status, peer **PeerStatus, hsSec, hsNsec *int64, finishP
 		if err != nil {
 			return err
 		}
-		p.PresharedKey = k
+		p.PresharedKey = k.Secret()
 	case "endpoint":
 		ap, err := netip.ParseAddrPort(value)
 		if err != nil {

@@ -49,7 +49,7 @@ func (c *Config) UAPISet(ctx context.Context, r Resolver) (string, error) {
 		b.WriteString(value)
 		b.WriteByte('\n')
 	}
-	line("private_key", c.Interface.PrivateKey.Hex())
+	line("private_key", c.Interface.PrivateKey.Reveal().Hex())
 	line("listen_port", strconv.FormatUint(uint64(c.Interface.ListenPort), 10))
 	line("fwmark", strconv.FormatUint(uint64(c.Interface.FwMark), 10))
 	line("replace_peers", "true")
@@ -71,7 +71,7 @@ func writePeerUAPI(ctx context.Context, r Resolver, b *strings.Builder, p Peer) 
 	}
 	line("public_key", p.PublicKey.Hex())
 	if !p.PresharedKey.IsZero() {
-		line("preshared_key", p.PresharedKey.Hex())
+		line("preshared_key", p.PresharedKey.Reveal().Hex())
 	}
 	if !p.Endpoint.IsZero() {
 		ap, err := ResolveEndpoint(ctx, r, p.Endpoint)

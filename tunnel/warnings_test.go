@@ -54,7 +54,7 @@ AllowedIPs = 10.9.0.0/16
 
 	// A config built in code names peers by key; its own key is flagged.
 	own := mustKey(t, testPriv)
-	coded := &Config{Interface: Interface{PrivateKey: own, ListenPort: 1},
+	coded := &Config{Interface: Interface{PrivateKey: own.Secret(), ListenPort: 1},
 		Peers: []Peer{
 			{PublicKey: mustKey(t, peerPub1), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}},
 			{PublicKey: own.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.7/24")}},

@@ -47,7 +47,7 @@ func ParseWGConfig(file string, r io.Reader) (*WGConfig, error) {
 		trimmed := trimSpace(stripped)
 		if trimmed != "" && !wgLine {
 			return nil, p.errorf(n, "", "Line unrecognized: `%s' (wg-quick and wgu keys are not wg(8)'s: use `wgu strip` first)",
-				strings.Join(strings.FieldsFunc(trimmed, isSpace), ""))
+				hideKeys(strings.Join(strings.FieldsFunc(trimmed, isSpace), "")))
 		}
 		for len(w.peerKeys) < len(p.cfg.Peers) {
 			w.peerKeys = append(w.peerKeys, map[string]bool{})
@@ -137,7 +137,7 @@ func (w *WGConfig) SyncconfUAPI(ctx context.Context, r Resolver, live *Status) (
 func (w *WGConfig) writeDevice(b *strings.Builder, always bool) {
 	ifc := w.Interface
 	if always || w.HasPrivateKey {
-		b.WriteString("private_key=" + ifc.PrivateKey.Hex() + "\n")
+		b.WriteString("private_key=" + ifc.PrivateKey.Reveal().Hex() + "\n")
 	}
 	if always || w.HasListenPort {
 		b.WriteString("listen_port=" + strconv.FormatUint(uint64(ifc.ListenPort), 10) + "\n")
@@ -156,7 +156,7 @@ func (w *WGConfig) writePeers(ctx context.Context, r Resolver, b *strings.Builde
 		b.WriteString("public_key=" + p.PublicKey.Hex() + "\n")
 		switch {
 		case has["presharedkey"]:
-			b.WriteString("preshared_key=" + p.PresharedKey.Hex() + "\n")
+			b.WriteString("preshared_key=" + p.PresharedKey.Reveal().Hex() + "\n")
 		case isLive && !lp.PresharedKey.IsZero():
 			b.WriteString("preshared_key=" + Key{}.Hex() + "\n")
 		}

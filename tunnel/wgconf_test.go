@@ -58,7 +58,7 @@ func TestConfUAPIBodies(t *testing.T) {
 	// keepalive, absent from the file, are reset.
 	gone := mustKey(t, testPriv).PublicKey()
 	live := &Status{Peers: []PeerStatus{
-		{Peer: Peer{PublicKey: mustKey(t, peerPub1), PresharedKey: mustKey(t, testPSK), PersistentKeepalive: 5}},
+		{Peer: Peer{PublicKey: mustKey(t, peerPub1), PresharedKey: mustKey(t, testPSK).Secret(), PersistentKeepalive: 5}},
 		{Peer: Peer{PublicKey: gone}},
 	}}
 	got, err = w.SyncconfUAPI(ctx, r, live)

@@ -36,7 +36,7 @@ func demoCommand() *cli.Command {
 type demoPeer struct {
 	name string
 	role string
-	key  tunnel.Key
+	key  tunnel.SecretKey
 	addr netip.Prefix
 }
 

@@ -54,7 +54,7 @@ func formatShow(w io.Writer, st *tunnel.Status, now time.Time, color, hideKeys b
 	fmt.Fprintf(w, "%s%sinterface%s: %s%s%s\n", p.c(ansiGreen), p.c(ansiBold), p.c(ansiReset), p.c(ansiGreen), st.Name, p.c(ansiReset))
 	if !st.PrivateKey.IsZero() {
 		p.field("public key", st.PrivateKey.PublicKey().String())
-		p.field("private key", maybeHidden(st.PrivateKey.String(), hideKeys))
+		p.field("private key", maybeHidden(st.PrivateKey.Reveal().String(), hideKeys))
 	}
 	if st.ListenPort != 0 {
 		p.field("listening port", strconv.Itoa(int(st.ListenPort)))
@@ -78,7 +78,7 @@ func formatShow(w io.Writer, st *tunnel.Status, now time.Time, color, hideKeys b
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "%s%speer%s: %s%s%s\n", p.c(ansiYellow), p.c(ansiBold), p.c(ansiReset), p.c(ansiYellow), peer.PublicKey, p.c(ansiReset))
 		if !peer.PresharedKey.IsZero() {
-			p.field("preshared key", maybeHidden(peer.PresharedKey.String(), hideKeys))
+			p.field("preshared key", maybeHidden(peer.PresharedKey.Reveal().String(), hideKeys))
 		}
 		if !peer.Endpoint.IsZero() {
 			p.field("endpoint", peer.Endpoint.String())
@@ -180,15 +180,15 @@ func formatField(w io.Writer, st *tunnel.Status, field, prefix string) error {
 	case "public-key":
 		line(keyOrNone(publicKey(st)))
 	case "private-key":
-		line(keyOrNone(st.PrivateKey))
+		line(keyOrNone(st.PrivateKey.Reveal()))
 	case "listen-port":
 		line(strconv.Itoa(int(st.ListenPort)))
 	case "fwmark":
 		line(fwmarkText(st.FwMark))
 	case "dump":
-		line(keyOrNone(st.PrivateKey), keyOrNone(publicKey(st)), strconv.Itoa(int(st.ListenPort)), fwmarkText(st.FwMark))
+		line(keyOrNone(st.PrivateKey.Reveal()), keyOrNone(publicKey(st)), strconv.Itoa(int(st.ListenPort)), fwmarkText(st.FwMark))
 		for _, p := range st.Peers {
-			line(p.PublicKey.String(), keyOrNone(p.PresharedKey), endpointOrNone(p.Endpoint), joinIPs(p, ","),
+			line(p.PublicKey.String(), keyOrNone(p.PresharedKey.Reveal()), endpointOrNone(p.Endpoint), joinIPs(p, ","),
 				handshakeSecs(p), strconv.FormatUint(p.RxBytes, 10), strconv.FormatUint(p.TxBytes, 10), keepaliveText(p))
 		}
 	default:
@@ -198,7 +198,7 @@ func formatField(w io.Writer, st *tunnel.Status, field, prefix string) error {
 			case "peers":
 				line(pub)
 			case "preshared-keys":
-				line(pub, keyOrNone(p.PresharedKey))
+				line(pub, keyOrNone(p.PresharedKey.Reveal()))
 			case "endpoints":
 				line(pub, endpointOrNone(p.Endpoint))
 			case "allowed-ips":
@@ -280,14 +280,14 @@ func formatShowconf(w io.Writer, st *tunnel.Status) {
 		fmt.Fprintf(w, "FwMark = 0x%x\n", st.FwMark)
 	}
 	if !st.PrivateKey.IsZero() {
-		fmt.Fprintf(w, "PrivateKey = %s\n", st.PrivateKey)
+		fmt.Fprintf(w, "PrivateKey = %s\n", st.PrivateKey.Reveal())
 	}
 	fmt.Fprintln(w)
 	for i, p := range st.Peers {
 		fmt.Fprintln(w, "[Peer]")
 		fmt.Fprintf(w, "PublicKey = %s\n", p.PublicKey)
 		if !p.PresharedKey.IsZero() {
-			fmt.Fprintf(w, "PresharedKey = %s\n", p.PresharedKey)
+			fmt.Fprintf(w, "PresharedKey = %s\n", p.PresharedKey.Reveal())
 		}
 		if len(p.AllowedIPs) > 0 {
 			fmt.Fprintf(w, "AllowedIPs = %s\n", joinIPs(p, ", "))

@@ -23,7 +23,7 @@ func mustKey(t *testing.T, s string) tunnel.Key {
 func testStatus(t *testing.T, now time.Time) *tunnel.Status {
 	return &tunnel.Status{
 		Name:       "wga",
-		PrivateKey: mustKey(t, "KDLqBQCWZdQoRF9HiHyNoFqXWy7gAUWjCrhwoZJsyGM="),
+		PrivateKey: mustKey(t, "KDLqBQCWZdQoRF9HiHyNoFqXWy7gAUWjCrhwoZJsyGM=").Secret(),
 		ListenPort: 51820,
 		FwMark:     0xca6c,
 		Peers: []tunnel.PeerStatus{
@@ -33,7 +33,7 @@ func testStatus(t *testing.T, now time.Time) *tunnel.Status {
 			}},
 			{Peer: tunnel.Peer{
 				PublicKey:           mustKey(t, "ApoOaCq8uiZNCE8bDkOL6lc94HnC/7T//+ICfYYEZBk="),
-				PresharedKey:        mustKey(t, "W04HUxgmEYKlMLOUXZG0Iw68aeL6vEHPZvy+WJoMKzA="),
+				PresharedKey:        mustKey(t, "W04HUxgmEYKlMLOUXZG0Iw68aeL6vEHPZvy+WJoMKzA=").Secret(),
 				Endpoint:            tunnel.Endpoint{Host: "10.99.0.2", Port: 51821},
 				AllowedIPs:          []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"), netip.MustParsePrefix("192.168.50.0/24")},
 				PersistentKeepalive: 25,

@@ -33,13 +33,13 @@ func genpskCommand() *cli.Command {
 	}
 }
 
-func printNewKey(generate func() (tunnel.Key, error)) error {
+func printNewKey(generate func() (tunnel.SecretKey, error)) error {
 	warnWorldAccessibleStdout()
 	k, err := generate()
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Println(k.String())
+	_, err = fmt.Println(k.Reveal().String())
 	return err
 }
 

@@ -39,14 +39,14 @@ func checkKeys(t *Target) []Result {
 	if priv.IsZero() {
 		return []Result{fail(id, "", "the interface has no PrivateKey", "PrivateKey = <output of `wg genkey`>")}
 	}
-	clamped := priv.Clamp()
+	clamped := priv.Reveal().Clamp()
 	for i, p := range t.Config.Peers {
 		if _, err := curve25519.X25519(clamped[:], p.PublicKey[:]); err != nil {
 			rs = append(rs, fail(id, t.peer(i), "PublicKey "+p.PublicKey.String()+" is not a usable public key (a low-order point)",
 				"set PublicKey to the output of `wg pubkey` run on that peer's private key"))
 		}
 		for _, o := range t.Others {
-			if p.PublicKey == o.Config.Interface.PrivateKey {
+			if p.PublicKey == o.Config.Interface.PrivateKey.Reveal() {
 				rs = append(rs, fail(id, t.peer(i), "PublicKey is "+o.name()+"'s private key, not its public key",
 					fmt.Sprintf("PublicKey = %s, and make a new key pair for %s: its private key was exposed", o.publicKey(), o.name())))
 			}

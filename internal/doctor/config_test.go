@@ -27,7 +27,7 @@ func key(t *testing.T) tunnel.Key {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k
+	return k.Reveal()
 }
 
 func side(t *testing.T, name, text string) *Side {
@@ -132,7 +132,7 @@ func TestConfigChecks(t *testing.T) {
 // only a running device (changed with `wg set`) can have it.
 func TestOwnKeyOnRunningDevice(t *testing.T) {
 	k := key(t)
-	st := &tunnel.Status{Name: "wg0", PrivateKey: k, Peers: []tunnel.PeerStatus{{Peer: tunnel.Peer{PublicKey: k.PublicKey()}}}}
+	st := &tunnel.Status{Name: "wg0", PrivateKey: k.Secret(), Peers: []tunnel.PeerStatus{{Peer: tunnel.Peer{PublicKey: k.PublicKey()}}}}
 	got := notOK(checkOwnKey(SideFromStatus(st)))
 	if len(got) != 1 || !strings.Contains(got["config.own-key"], "own public key") {
 		t.Fatalf("not OK: %v", got)

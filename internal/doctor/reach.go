@@ -70,14 +70,14 @@ func checkReachOffline(t *Target, env *environment) []Result {
 		}
 		return rs
 	}
-	probe, err := newProbeDevice(t.Config.Interface.PrivateKey)
+	probe, err := newProbeDevice(t.Config.Interface.PrivateKey.Reveal())
 	if err != nil {
 		return append(rs, warn(reachID, "", "could not start a probe to send handshakes: "+err.Error(), ""))
 	}
 	defer probe.close()
 	start := time.Now()
 	for i, r := range targets {
-		if err := probe.initiate(r.peer.PublicKey, r.peer.PresharedKey, r.addr); err != nil {
+		if err := probe.initiate(r.peer.PublicKey, r.peer.PresharedKey.Reveal(), r.addr); err != nil {
 			rs = append(rs, fail(reachID, r.name, fmt.Sprintf("sending a handshake to %s: %v", r.shown, err),
 				"check the route to the endpoint (`ip route get "+r.addr.Addr().String()+"`)"))
 			targets[i].name = "" // reported
@@ -91,7 +91,7 @@ func checkReachOffline(t *Target, env *environment) []Result {
 		if at, ok := done[r.peer.PublicKey]; ok {
 			rs = append(rs, okHandshake(r, at.Sub(start)))
 		} else {
-			rs = append(rs, noAnswer(r, env.handshakeTimeout, t.Config.Interface.PrivateKey))
+			rs = append(rs, noAnswer(r, env.handshakeTimeout, t.Config.Interface.PrivateKey.Reveal()))
 		}
 	}
 	return rs
@@ -181,7 +181,7 @@ func checkReachRunning(t *Target, env *environment) []Result {
 		case ok:
 			rs = append(rs, okHandshake(r, at.Sub(now)))
 		case r.dialsOut:
-			rs = append(rs, noAnswer(r, env.handshakeTimeout, own))
+			rs = append(rs, noAnswer(r, env.handshakeTimeout, own.Reveal()))
 		default:
 			rs = append(rs, fail(reachID, r.name,
 				fmt.Sprintf("no answer at its last address %s within %s, and it has no Endpoint here: it must dial in", r.shown, seconds(env.handshakeTimeout)),
