@@ -138,3 +138,35 @@ func benchmarkNetstackTCP(b *testing.B, opts ...UpOption) {
 	// Packets the stacks sent faster than wireguard-go took them.
 	b.ReportMetric(float64(a.ns.Dropped()+c.ns.Dropped())/float64(b.N), "drops/op")
 }
+
+// BenchmarkReloadOnePeer10k is a hub with 10,000 peers reloading a config
+// in which one peer's keepalive changed (back and forth), on a netstack.
+func BenchmarkReloadOnePeer10k(b *testing.B) {
+	const peers = 10000
+	cfg, err := ParseConfig("bench.conf", strings.NewReader(benchConfig(b, peers)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Name = "bench"
+	cfg.Interface.ListenPort = 0
+	for i := range cfg.Peers {
+		cfg.Peers[i].Endpoint = Endpoint{}
+		cfg.Peers[i].PersistentKeepalive = 0
+	}
+	t, err := Up(context.Background(), cfg, WithMode(ModeNetstack))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer t.Close()
+	b.ReportAllocs()
+	ka := uint16(0)
+	for b.Loop() {
+		next := *cfg
+		next.Peers = append([]Peer(nil), cfg.Peers...)
+		ka = 21 - ka
+		next.Peers[peers/2].PersistentKeepalive = ka
+		if err := t.Reload(context.Background(), &next); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

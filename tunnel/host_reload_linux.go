@@ -96,10 +96,14 @@ func (s *HostState) syncRoutes(log *slog.Logger, link netlink.Link, cfg *Config)
 		// Policy routing's default routes stay as they are.
 		return r.Table == id && (r.Dst.Bits() != 0 || !auto)
 	}
+	wantSet := make(map[netip.Prefix]bool, len(want))
+	for _, pfx := range want {
+		wantSet[pfx] = true
+	}
 	var errs []error
 	var kept []HostRoute
 	for _, r := range s.Routes {
-		if !managed(r) || slices.Contains(want, r.Dst) {
+		if !managed(r) || wantSet[r.Dst] {
 			kept = append(kept, r)
 			continue
 		}
@@ -110,19 +114,26 @@ func (s *HostState) syncRoutes(log *slog.Logger, link netlink.Link, cfg *Config)
 		}
 	}
 	s.Routes = kept
+	routed := make(map[netip.Prefix]bool, len(s.Routes))
+	for _, r := range s.Routes {
+		if managed(r) {
+			routed[r.Dst] = true
+		}
+	}
+	// One listing after the removals serves every prefix (see addRoutes).
+	var have *linkRoutes
+	if auto {
+		var err error
+		if have, err = listLinkRoutes(link); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+	}
 	for _, pfx := range want {
-		if slices.ContainsFunc(s.Routes, func(r HostRoute) bool { return managed(r) && r.Dst == pfx }) {
+		if routed[pfx] {
 			continue
 		}
-		if auto {
-			covered, err := linkCovers(link, pfx)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if covered {
-				continue
-			}
+		if auto && have.covers(pfx) {
+			continue
 		}
 		if err := s.addRoute(log, link, pfx, id); err != nil {
 			errs = append(errs, err)

@@ -40,17 +40,19 @@ func (s *HostState) addRoutes(ctx context.Context, log *slog.Logger, link netlin
 		}
 		return nil
 	}
+	// One listing of the link's routes serves every prefix: prefixes come
+	// longest first, so a route added below never covers a later one.
+	have, err := listLinkRoutes(link)
+	if err != nil {
+		return err
+	}
 	var defaults []netip.Prefix
 	for _, pfx := range prefixes {
 		if pfx.Bits() == 0 {
 			defaults = append(defaults, pfx)
 			continue
 		}
-		covered, err := linkCovers(link, pfx)
-		if err != nil {
-			return err
-		}
-		if covered {
+		if have.covers(pfx) {
 			// e.g. a peer's /32 inside the subnet of the link's Address.
 			continue
 		}
@@ -121,34 +123,62 @@ func allowedPrefixes(cfg *Config) []netip.Prefix {
 	return slices.Compact(out)
 }
 
-// linkCovers is wg-quick's `ip route show dev LINK match PFX` test: whether a
-// main-table route on the link already contains pfx.
-func linkCovers(link netlink.Link, pfx netip.Prefix) (bool, error) {
-	family := netlink.FAMILY_V4
-	if pfx.Addr().Is6() {
-		family = netlink.FAMILY_V6
-	}
-	routes, err := netlink.RouteListFiltered(family,
-		&netlink.Route{LinkIndex: link.Attrs().Index, Table: unix.RT_TABLE_MAIN},
-		netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
-	if err != nil {
-		return false, fmt.Errorf("listing routes of %s: %w", link.Attrs().Name, err)
-	}
-	for _, r := range routes {
-		if r.Dst == nil {
-			return true, nil
+// linkRoutes is the main-table routes on a link, for wg-quick's
+// `ip route show dev LINK match PFX` test.
+type linkRoutes struct {
+	dsts               map[netip.Prefix]struct{}
+	default4, default6 bool
+}
+
+// listLinkRoutes lists the main-table routes on link once, so that testing
+// each of thousands of AllowedIPs costs map lookups, not a netlink dump.
+func listLinkRoutes(link netlink.Link) (*linkRoutes, error) {
+	lr := &linkRoutes{dsts: map[netip.Prefix]struct{}{}}
+	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		routes, err := netlink.RouteListFiltered(family,
+			&netlink.Route{LinkIndex: link.Attrs().Index, Table: unix.RT_TABLE_MAIN},
+			netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return nil, fmt.Errorf("listing routes of %s: %w", link.Attrs().Name, err)
 		}
-		have, ok := netip.AddrFromSlice(r.Dst.IP)
-		if !ok {
-			continue
-		}
-		ones, _ := r.Dst.Mask.Size()
-		rp := netip.PrefixFrom(have.Unmap(), ones)
-		if rp.Bits() <= pfx.Bits() && rp.Contains(pfx.Addr()) {
-			return true, nil
+		for _, r := range routes {
+			if r.Dst == nil {
+				if family == netlink.FAMILY_V4 {
+					lr.default4 = true
+				} else {
+					lr.default6 = true
+				}
+				continue
+			}
+			addr, ok := netip.AddrFromSlice(r.Dst.IP)
+			if !ok {
+				continue
+			}
+			ones, _ := r.Dst.Mask.Size()
+			if rp, err := addr.Unmap().Prefix(ones); err == nil {
+				lr.dsts[rp] = struct{}{}
+			}
 		}
 	}
-	return false, nil
+	return lr, nil
+}
+
+// covers reports whether a listed route contains pfx: a route of the same
+// family whose prefix is no longer than pfx's and contains its address.
+func (lr *linkRoutes) covers(pfx netip.Prefix) bool {
+	if pfx.Addr().Is4() && lr.default4 || pfx.Addr().Is6() && lr.default6 {
+		return true
+	}
+	for bits := pfx.Bits(); bits >= 0; bits-- {
+		p, err := pfx.Addr().Prefix(bits)
+		if err != nil {
+			return false
+		}
+		if _, ok := lr.dsts[p]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // resolveTable turns a Table value into a table id: a number, one of the

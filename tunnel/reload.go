@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -177,15 +178,30 @@ func defaultPrefixes(cfg *Config) []netip.Prefix {
 	return out
 }
 
-// livePeerKeys lists the peers the device has now.
+// livePeerKeys lists the peers the device has now. It reads only the
+// public_key lines of the device's state: a full Status of a hub with
+// thousands of peers would cost a reload most of its time.
 func (t *Tunnel) livePeerKeys() ([]Key, error) {
-	st, err := t.Status()
-	if err != nil {
-		return nil, err
+	select {
+	case <-t.done:
+		return nil, ErrClosed
+	default:
 	}
-	keys := make([]Key, 0, len(st.Peers))
-	for _, p := range st.Peers {
-		keys = append(keys, p.PublicKey)
+	var buf bytes.Buffer
+	if err := t.dev.IpcGetOperation(&buf); err != nil {
+		return nil, fmt.Errorf("reading device state: %w", err)
+	}
+	var keys []Key
+	for line := range bytes.Lines(buf.Bytes()) {
+		hexKey, ok := bytes.CutPrefix(bytes.TrimSuffix(line, []byte("\n")), []byte("public_key="))
+		if !ok {
+			continue
+		}
+		k, err := ParseHexKey(string(hexKey))
+		if err != nil {
+			return nil, fmt.Errorf("reading device state: peer public_key %q: %w", hexKey, err)
+		}
+		keys = append(keys, k)
 	}
 	return keys, nil
 }

@@ -1,0 +1,224 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkHub10kPeers brings up a hub with 10,000 peers (one of them a
+// real spoke that must answer a ping) as wgu on a TUN, wgu on a netstack
+// and upstream wireguard-go configured by `wg setconf`, in the same run,
+// and reports for each the median of a few reps: the time `up` takes, the
+// daemon's VmRSS after up, the time of `wgu show dump` (`wg show dump` for
+// upstream) and of a reload after one peer changed (`wg syncconf` for
+// upstream), with wgu's figures as ratios to upstream's.
+//
+//	sudo go test -run '^$' -bench Hub10kPeers -benchtime 1x ./e2e
+func BenchmarkHub10kPeers(b *testing.B) {
+	RequireE2E(b)
+	if reason := MissingPrerequisite("wg", "ip"); reason != "" {
+		skipOrFail(b, reason)
+	}
+	const peers, reps = 10000, 3
+	upstream := buildUpstreamWireguardGo(b)
+	kinds := []string{"upstream", "wgu-tun", "wgu-netstack"}
+	results := map[string]map[string][]float64{}
+	for _, k := range kinds {
+		results[k] = map[string][]float64{}
+	}
+	for rep := 0; rep < reps; rep++ {
+		for _, kind := range kinds { // interleaved, so load changes hit all alike
+			m := hubScaleRun(b, kind, peers, upstream)
+			for name, v := range m {
+				results[kind][name] = append(results[kind][name], v)
+			}
+		}
+	}
+	metrics := []string{"up-s", "rss-MiB", "show-ms", "reload-ms"}
+	ref := map[string]float64{}
+	for _, name := range metrics {
+		ref[name] = median(results["upstream"][name])
+	}
+	for _, kind := range kinds {
+		var line []string
+		for _, name := range metrics {
+			v := median(results[kind][name])
+			line = append(line, fmt.Sprintf("%s %.3g (%.2fx)", name, v, v/ref[name]))
+		}
+		b.Logf("N=%d, median of %d: %-13s %s", peers, reps, kind, strings.Join(line, ", "))
+	}
+}
+
+// hubScaleRun does one rep of BenchmarkHub10kPeers for kind in a fresh lab.
+func hubScaleRun(b *testing.B, kind string, peers int, upstream string) map[string]float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	lab := NewLab(b)
+	defer lab.Close()
+	hub, spoke := lab.Netns("hub"), lab.Netns("spoke")
+	hubU, spokeU := netip.MustParsePrefix("192.168.77.1/24"), netip.MustParsePrefix("192.168.77.2/24")
+	lab.Link(hub, spoke, hubU, spokeU)
+	hubIf, spokeIf := lab.IfName("hub"), lab.IfName("sp")
+	dir := b.TempDir()
+	hubKey, spokeKey := newKeyPair(b), newKeyPair(b)
+	hubAddr, spokeAddr := netip.MustParseAddr("10.100.0.1"), netip.MustParseAddr("10.100.0.2")
+
+	// Peers 10.100.0.2 (the spoke) .. 10.100.x.y, inside the hub's /16.
+	peerBlock := func(changed int) string {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "[Peer]\nPublicKey = %s\nAllowedIPs = %s/32\n\n", spokeKey.Public, spokeAddr)
+		raw := make([]byte, 32)
+		for i := 1; i < peers; i++ {
+			// Deterministic fake keys so a reload changes only the one peer.
+			copy(raw, fmt.Sprintf("wgu-scale-peer-%08d-xxxxxxxxxxxx", i))
+			ip := netip.AddrFrom4([4]byte{10, 100, byte((i + 2) / 250), byte((i+2)%250 + 2)})
+			ka := ""
+			if i == changed {
+				ka = "PersistentKeepalive = 21\n"
+			}
+			fmt.Fprintf(&sb, "[Peer]\nPublicKey = %s\nAllowedIPs = %s/32\n%s\n", base64.StdEncoding.EncodeToString(raw), ip, ka)
+		}
+		return sb.String()
+	}
+	iface := fmt.Sprintf("[Interface]\nPrivateKey = %s\nListenPort = %d\n", hubKey.Private, hubPort)
+	wguHead := iface + fmt.Sprintf("Address = %s/16\n\n", hubAddr)
+	spokeConf := writeConfig(b, dir, spokeIf, fmt.Sprintf(`[Interface]
+PrivateKey = %s
+Address = %s/16
+
+[Peer]
+PublicKey = %s
+Endpoint = %s:%d
+AllowedIPs = 10.100.0.0/16
+`, spokeKey.Private, spokeAddr, hubKey.Public, hubU.Addr(), hubPort))
+	mustWgu(ctx, b, spoke, "up", "--mode", "tun", "-c", spokeConf)
+	defer wgu(context.Background(), b, spoke, "down", spokeIf)
+
+	out := map[string]float64{}
+	var pid int
+	var show, reload func() error
+	switch kind {
+	case "upstream":
+		setconf := filepath.Join(dir, "hub.setconf")
+		if err := os.WriteFile(setconf, []byte(iface+"\n"+peerBlock(0)), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		p, err := hub.StartEnv([]string{"WG_PROCESS_FOREGROUND=1"}, upstream, "-f", hubIf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Signal(15)
+		if err := waitFor(ctx, "wireguard-go's socket", func() bool {
+			_, err := os.Stat(socketPath(hubIf))
+			return err == nil
+		}); err != nil {
+			b.Fatalf("%v\n%s", err, p.Stderr())
+		}
+		hub.MustRun("wg", "setconf", hubIf, setconf)
+		hub.MustRun("ip", "addr", "add", hubAddr.String()+"/16", "dev", hubIf)
+		hub.MustRun("ip", "link", "set", hubIf, "up")
+		out["up-s"] = time.Since(start).Seconds()
+		pid = p.Pid()
+		show = func() error { _, _, err := hub.Run(ctx, "wg", "show", hubIf, "dump"); return err }
+		reload = func() error {
+			if err := os.WriteFile(setconf, []byte(iface+"\n"+peerBlock(peers/2)), 0o600); err != nil {
+				return err
+			}
+			_, errOut, err := hub.Run(ctx, "wg", "syncconf", hubIf, setconf)
+			if err != nil {
+				return fmt.Errorf("wg syncconf: %v: %s", err, errOut)
+			}
+			return nil
+		}
+	default:
+		mode := strings.TrimPrefix(kind, "wgu-")
+		conf := writeConfig(b, dir, hubIf, wguHead+peerBlock(0))
+		start := time.Now()
+		mustWgu(ctx, b, hub, "up", "--mode", mode, "-c", conf)
+		out["up-s"] = time.Since(start).Seconds()
+		defer wgu(context.Background(), b, hub, "down", hubIf)
+		pid = daemonPID(ctx, b, hub, hubIf)
+		show = func() error { _, _, err := wgu(ctx, b, hub, "show", hubIf, "dump"); return err }
+		reload = func() error {
+			writeConfig(b, dir, hubIf, wguHead+peerBlock(peers/2))
+			_, errOut, err := wgu(ctx, b, hub, "reload", hubIf)
+			if err != nil {
+				return fmt.Errorf("wgu reload: %v: %s", err, errOut)
+			}
+			return nil
+		}
+	}
+	if err := spoke.Ping(ctx, hubAddr); err != nil {
+		b.Fatalf("%s: the real spoke cannot reach the hub: %v", kind, err)
+	}
+	rss, err := vmRSS(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out["rss-MiB"] = rss
+	start := time.Now()
+	if err := show(); err != nil {
+		b.Fatalf("%s: show: %v", kind, err)
+	}
+	out["show-ms"] = float64(time.Since(start).Microseconds()) / 1000
+	start = time.Now()
+	if err := reload(); err != nil {
+		b.Fatalf("%s: %v", kind, err)
+	}
+	out["reload-ms"] = float64(time.Since(start).Microseconds()) / 1000
+	if err := spoke.Ping(ctx, hubAddr); err != nil {
+		b.Fatalf("%s: after the reload the spoke cannot reach the hub: %v", kind, err)
+	}
+	return out
+}
+
+// vmRSS is pid's resident set in MiB, from /proc/PID/status.
+func vmRSS(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading status of %d: %w", pid, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			if err != nil {
+				return 0, fmt.Errorf("VmRSS line %q: %w", line, err)
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// buildUpstreamWireguardGo builds upstream wireguard-go at the version
+// go.mod pins (as the benchmarks/ suite does) and returns its path.
+func buildUpstreamWireguardGo(b *testing.B) string {
+	b.Helper()
+	ver, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "golang.zx2c4.com/wireguard").Output()
+	if err != nil {
+		b.Fatalf("finding the pinned wireguard-go version: %v", err)
+	}
+	dir := b.TempDir()
+	mod := fmt.Sprintf("module wgubench/wireguardgo\n\ngo 1.24\n\nrequire golang.zx2c4.com/wireguard %s\n", strings.TrimSpace(string(ver)))
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(mod), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(dir, "wireguard-go")
+	cmd := exec.Command("go", "build", "-o", bin, "golang.zx2c4.com/wireguard")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Skipf("cannot build upstream wireguard-go: %v\n%s", err, out)
+	}
+	return bin
+}
