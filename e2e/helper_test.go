@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -98,28 +97,7 @@ func runSource(addr, sizeText, paceText string) error {
 		return err
 	}
 	defer c.Close()
-	rng := rand.NewChaCha8([32]byte{'w', 'g', 'u'})
-	h := sha256.New()
-	buf := make([]byte, helperChunk)
-	for sent := int64(0); sent < size; {
-		chunk := buf[:min(int64(len(buf)), size-sent)]
-		rng.Read(chunk)
-		h.Write(chunk)
-		if _, err := c.Write(chunk); err != nil {
-			return fmt.Errorf("after %d bytes: %w", sent, err)
-		}
-		sent += int64(len(chunk))
-		if pace > 0 {
-			time.Sleep(pace)
-		}
-	}
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
-		return err
-	}
-	// Wait for the sink to close, so all data is acknowledged.
-	io.Copy(io.Discard, c)
-	fmt.Printf("sha256 %s %d\n", hex.EncodeToString(h.Sum(nil)), size)
-	return nil
+	return sendStream(c, size, pace)
 }
 
 // transfer is one TCP stream between two namespaces through helpers.

@@ -92,13 +92,15 @@ func runStream(addr string) error {
 	}
 	defer c.Close()
 	if role == "listen-send" || role == "dial-send" {
-		return sendStream(c, size)
+		return sendStream(c, size, 0)
 	}
 	return receiveStream(c, os.Getenv(helperProgressEnv) != "")
 }
 
-// sendStream sends size pseudo-random bytes, half-closes and waits for the receiver to close.
-func sendStream(c net.Conn, size int64) error {
+// sendStream sends size pseudo-random bytes (pausing pace after each chunk),
+// half-closes, waits for the receiver to close, so that all data is
+// acknowledged, and prints the sha256 the sink must print too.
+func sendStream(c net.Conn, size int64, pace time.Duration) error {
 	rng := rand.NewChaCha8([32]byte{'w', 'g', 'u'})
 	h := sha256.New()
 	buf := make([]byte, helperChunk)
@@ -110,6 +112,9 @@ func sendStream(c net.Conn, size int64) error {
 			return fmt.Errorf("after %d bytes: %w", sent, err)
 		}
 		sent += int64(len(chunk))
+		if pace > 0 {
+			time.Sleep(pace)
+		}
 	}
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		if err := cw.CloseWrite(); err != nil {
