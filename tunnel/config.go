@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
-	"time"
 )
 
 // Config is a wg-quick configuration file: one interface and its peers, plus
@@ -95,25 +94,6 @@ type Section struct {
 type Option struct {
 	Key, Value string
 	Line       int
-}
-
-// Status is a device's live state, as the UAPI "get" operation reports it:
-// the same facts `wg show` prints.
-type Status struct {
-	Name       string
-	PrivateKey SecretKey
-	ListenPort uint16
-	FwMark     uint32
-	Peers      []PeerStatus // in the order the device reported them
-}
-
-// PeerStatus is one peer of a Status.
-type PeerStatus struct {
-	Peer
-	// Endpoint in Peer holds the current IP:port as the device reports it.
-	LastHandshake time.Time // zero: never
-	RxBytes       uint64
-	TxBytes       uint64
 }
 
 // ErrInvalidConfig is wrapped by every error about the content of a config.

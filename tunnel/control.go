@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 )
@@ -30,7 +28,7 @@ type ControlRequest struct {
 // ControlReply answers a ControlRequest.
 type ControlReply struct {
 	Error    string   `json:"error,omitempty"`
-	Mode     Mode     `json:"mode,omitempty"`
+	Mode     string   `json:"mode,omitempty"` // "tun" or "netstack"
 	PID      int      `json:"pid,omitempty"`
 	Services []string `json:"services,omitempty"` // one human-readable line each
 	RTT      int64    `json:"rtt,omitempty"`      // ping: nanoseconds
@@ -43,16 +41,12 @@ type ControlReply struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// ErrPingUnsupported is returned by Ping on a tunnel whose backend cannot
-// send pings itself (the kernel TUN: use ping(8) there).
-var ErrPingUnsupported = errors.New("ping from inside the tunnel needs netstack mode; in TUN mode use ping(8)")
-
 type controlServer struct {
 	ln *net.UnixListener
 	wg sync.WaitGroup
 }
 
-func listenControl(dir, name string, t *Tunnel, log *slog.Logger) (*controlServer, error) {
+func listenControl(dir, name string, handle func(ControlRequest) ControlReply, log *slog.Logger) (*controlServer, error) {
 	path := ControlPath(dir, name)
 	os.Remove(path)
 	ln, err := listenPrivate(path, "control socket")
@@ -75,17 +69,17 @@ func listenControl(dir, name string, t *Tunnel, log *slog.Logger) (*controlServe
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				s.serve(c, t)
+				s.serve(c, handle, log)
 			}()
 		}
 	}()
 	return s, nil
 }
 
-func (s *controlServer) serve(c net.Conn, t *Tunnel) {
+func (s *controlServer) serve(c net.Conn, handle func(ControlRequest) ControlReply, log *slog.Logger) {
 	defer c.Close()
 	if err := checkPeer(c); err != nil {
-		t.log.Warn("control socket", "err", err)
+		log.Warn("control socket", "err", err)
 		return // closed without an answer
 	}
 	// A request is small and quick; a stuck client must not hold Close up.
@@ -98,58 +92,12 @@ func (s *controlServer) serve(c net.Conn, t *Tunnel) {
 		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
 			rep.Error = "bad request: " + err.Error()
 		} else {
-			rep = t.handleControl(req)
+			rep = handle(req)
 		}
 		if enc.Encode(rep) != nil {
 			return
 		}
 	}
-}
-
-func (t *Tunnel) handleControl(req ControlRequest) ControlReply {
-	switch req.Op {
-	case "info":
-		rep := ControlReply{Mode: t.mode, PID: os.Getpid(), Services: t.serviceLines(), Goroutines: runtime.NumGoroutine()}
-		if t.ns != nil {
-			rep.Counters = t.ns.Counters()
-		}
-		return rep
-	case "ping":
-		addr, err := netip.ParseAddr(req.Addr)
-		if err != nil {
-			return ControlReply{Error: fmt.Sprintf("ping: %q is not an IP address", req.Addr)}
-		}
-		timeout := time.Duration(req.Timeout)
-		if timeout <= 0 || timeout > time.Minute {
-			timeout = 5 * time.Second
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		rtt, err := t.Ping(ctx, addr, req.Seq)
-		if err != nil {
-			return ControlReply{Error: err.Error()}
-		}
-		return ControlReply{RTT: int64(rtt)}
-	case "reload":
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		warnings, err := t.reloadConfig(ctx)
-		rep := ControlReply{}
-		for _, w := range warnings {
-			rep.Warnings = append(rep.Warnings, w.String())
-		}
-		if err != nil {
-			t.log.Error("reload failed", "err", err)
-			rep.Error = err.Error()
-		}
-		return rep
-	case "external-hooks":
-		// `wgu down` runs PreDown and PostDown itself, on its own terminal,
-		// around the SIGTERM it sends next.
-		t.hooksByCaller.Store(true)
-		return ControlReply{}
-	}
-	return ControlReply{Error: fmt.Sprintf("unknown op %q", req.Op)}
 }
 
 // Close stops the server and waits for its handlers.

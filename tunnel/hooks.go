@@ -25,8 +25,8 @@ var ErrNoShell = errors.New("no shell to run it (looked for bash in PATH and /bi
 // from the hook's text before anything runs, never from PATH or from what a
 // command prints.
 type HookRunner struct {
-	Out  io.Writer // echoes and the hooks' output; nil discards them
-	Mode Mode      // ModeNetstack skips host-network hooks
+	Out             io.Writer // echoes and the hooks' output; nil discards them
+	SkipHostNetwork bool      // netstack mode: hooks that only configure the host network are skipped
 
 	// shell overrides the shell lookup (tests): a path, or "-" for none.
 	shell string
@@ -35,7 +35,7 @@ type HookRunner struct {
 // RunHooks runs one stage's commands (stage is "PreUp", "PostUp", ...) for
 // an interface on a kernel TUN. The first failure stops the stage.
 func RunHooks(ctx context.Context, stage, ifname string, hooks []string, out io.Writer) error {
-	return HookRunner{Out: out, Mode: ModeTUN}.Run(ctx, stage, ifname, hooks)
+	return HookRunner{Out: out}.Run(ctx, stage, ifname, hooks)
 }
 
 // Run runs one stage's commands in order; the first failure stops the stage.
@@ -46,7 +46,7 @@ func (h HookRunner) Run(ctx context.Context, stage, ifname string, hooks []strin
 	}
 	for _, hook := range hooks {
 		cmdline := strings.ReplaceAll(hook, "%i", ifname)
-		if h.Mode == ModeNetstack && HostNetworkOnly(cmdline) {
+		if h.SkipHostNetwork && HostNetworkOnly(cmdline) {
 			fmt.Fprintf(out, "[-] %s hook skipped (netstack mode: it only configures the host's network): %s\n", stage, cmdline)
 			continue
 		}
@@ -97,12 +97,4 @@ func (h HookRunner) findShell() (string, error) {
 		return p, nil
 	}
 	return "", ErrNoShell
-}
-
-// runHooks runs a stage when the tunnel was brought up WithHooks.
-func (t *Tunnel) runHooks(ctx context.Context, stage string, hooks []string) error {
-	if t.opts.hookOut == nil {
-		return nil
-	}
-	return HookRunner{Out: t.opts.hookOut, Mode: t.mode, shell: t.opts.hookShell}.Run(ctx, stage, t.Name(), hooks)
 }

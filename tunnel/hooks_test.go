@@ -149,7 +149,7 @@ func TestHookRunnerNetstackFailsOtherHooks(t *testing.T) {
 // skipped in netstack mode; any other hook fails saying why.
 func TestHookRunnerWithoutShell(t *testing.T) {
 	var out bytes.Buffer
-	h := HookRunner{Out: &out, Mode: ModeNetstack, shell: filepath.Join(t.TempDir(), "no-such-shell")}
+	h := HookRunner{Out: &out, SkipHostNetwork: true, shell: filepath.Join(t.TempDir(), "no-such-shell")}
 	if err := h.Run(context.Background(), "PostUp", "wg0", []string{"sysctl -w net.ipv4.ip_forward=1", "iptables -A FORWARD -i %i -j ACCEPT"}); err != nil {
 		t.Fatalf("host-network hooks without a shell: %v", err)
 	}
@@ -157,7 +157,7 @@ func TestHookRunnerWithoutShell(t *testing.T) {
 	if !errors.Is(err, ErrNoShell) || !strings.Contains(err.Error(), "PostUp hook `touch /tmp/never' cannot run: no shell") {
 		t.Fatalf("err = %v, want ErrNoShell naming the hook", err)
 	}
-	h.Mode = ModeTUN
+	h.SkipHostNetwork = false
 	if err := h.Run(context.Background(), "PostUp", "wg0", []string{"sysctl -w net.ipv4.ip_forward=1"}); !errors.Is(err, ErrNoShell) {
 		t.Fatalf("TUN mode without a shell: err = %v, want ErrNoShell", err)
 	}

@@ -27,29 +27,10 @@ type State struct {
 	// (clock ticks since boot): with the PID, it tells the daemon apart
 	// from a later process that reuses its PID after a crash.
 	StartTime  uint64     `json:"start_time,omitempty"`
-	Mode       Mode       `json:"mode"`
+	Mode       string     `json:"mode"` // "tun" or "netstack"
 	ConfigPath string     `json:"config_path,omitempty"`
 	Host       *HostState `json:"host,omitempty"`
 }
-
-func (t *Tunnel) writeState() error {
-	st := State{PID: os.Getpid(), Mode: t.mode, ConfigPath: t.opts.configPath, Host: t.host}
-	var err error
-	if st.StartTime, err = processStartTime(st.PID); err != nil {
-		return fmt.Errorf("writing state: %w", err)
-	}
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding state: %w", err)
-	}
-	// Not through a symlink, and not into a file another user owns.
-	if err := rundir.WriteFile(t.opts.runDir, t.Name()+".state", append(b, '\n')); err != nil {
-		return fmt.Errorf("writing state: %w", err)
-	}
-	return nil
-}
-
-func removeState(dir, name string) { os.Remove(StatePath(dir, name)) }
 
 // ReadState reads the state file of interface name in dir: the directory
 // must be a trusted run directory, the file a regular file of this user's

@@ -27,14 +27,14 @@ func (s *State) Validate(name string) error {
 	if s.PID <= 1 || s.PID >= maxPID {
 		return fmt.Errorf("pid %d is not a daemon's", s.PID)
 	}
-	if s.Mode != ModeTUN && s.Mode != ModeNetstack {
-		return fmt.Errorf("mode %q: expected %s or %s", s.Mode, ModeTUN, ModeNetstack)
+	if s.Mode != "tun" && s.Mode != "netstack" {
+		return fmt.Errorf("mode %q: expected tun or netstack", s.Mode)
 	}
 	if p := s.ConfigPath; p != "" && (!filepath.IsAbs(p) || filepath.Clean(p) != p || hasControl(p)) {
 		return fmt.Errorf("config_path %q: expected a clean absolute path", p)
 	}
 	if s.Host != nil {
-		if s.Mode != ModeTUN {
+		if s.Mode != "tun" {
 			return fmt.Errorf("host changes recorded for a %s tunnel", s.Mode)
 		}
 		if err := s.Host.validate(name); err != nil {

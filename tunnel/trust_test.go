@@ -271,15 +271,15 @@ func TestOpenDaemonConfirmsThePID(t *testing.T) {
 	dir := privateDir(t)
 	ctx := context.Background()
 	for _, st := range []State{
-		{PID: sleep.Process.Pid, StartTime: start + 1, Mode: ModeNetstack}, // reused PID
-		{PID: sleep.Process.Pid, Mode: ModeNetstack},                       // no start time, no control socket
+		{PID: sleep.Process.Pid, StartTime: start + 1, Mode: "netstack"}, // reused PID
+		{PID: sleep.Process.Pid, Mode: "netstack"},                       // no start time, no control socket
 	} {
 		p, err := st.OpenDaemon(ctx, dir, "wgtrust4")
 		if p != nil || err == nil {
 			t.Fatalf("state %+v: sleep taken for the daemon (%v, %v)", st, p, err)
 		}
 	}
-	st := State{PID: sleep.Process.Pid, StartTime: start, Mode: ModeNetstack}
+	st := State{PID: sleep.Process.Pid, StartTime: start, Mode: "netstack"}
 	p, err := st.OpenDaemon(ctx, dir, "wgtrust4")
 	if p == nil || err != nil {
 		t.Fatalf("matching start time not confirmed: %v", err)

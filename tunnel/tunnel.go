@@ -239,7 +239,7 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 		if t.uapi, err = listenUAPI(o.runDir, cfg.Name, t.dev, log); err != nil {
 			return nil, err
 		}
-		if t.ctl, err = listenControl(o.runDir, cfg.Name, t, log); err != nil {
+		if t.ctl, err = listenControl(o.runDir, cfg.Name, t.handleControl, log); err != nil {
 			return nil, err
 		}
 		if err := t.writeState(); err != nil {

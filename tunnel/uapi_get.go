@@ -10,6 +10,25 @@ import (
 	"time"
 )
 
+// Status is a device's live state, as the UAPI "get" operation reports it:
+// the same facts `wg show` prints.
+type Status struct {
+	Name       string
+	PrivateKey SecretKey
+	ListenPort uint16
+	FwMark     uint32
+	Peers      []PeerStatus // in the order the device reported them
+}
+
+// PeerStatus is one peer of a Status.
+type PeerStatus struct {
+	Peer
+	// Endpoint in Peer holds the current IP:port as the device reports it.
+	LastHandshake time.Time // zero: never
+	RxBytes       uint64
+	TxBytes       uint64
+}
+
 // ErrUAPI is wrapped by errors in a UAPI conversation: a malformed reply or
 // a non-zero errno.
 var ErrUAPI = errors.New("UAPI protocol error")

@@ -196,7 +196,7 @@ func findDoctorRunning(c *cli.Context, name string) (*doctor.Running, string, er
 	r := &doctor.Running{Status: st, Socket: sock, RunDir: dir}
 	var cfgPath string
 	if state, err := tunnel.ReadState(dir, name); err == nil {
-		r.Mode = state.Mode
+		r.Mode = tunnel.Mode(state.Mode)
 		cfgPath = state.ConfigPath
 		if state.Host != nil && state.Host.Link != "" {
 			r.Link = state.Host.Link

@@ -58,10 +58,7 @@ func runDown(c *cli.Context) error {
 			}
 		}
 	}
-	hooks := tunnel.HookRunner{Out: os.Stderr, Mode: tunnel.ModeTUN}
-	if st != nil && st.Mode != "" {
-		hooks.Mode = st.Mode
-	}
+	hooks := tunnel.HookRunner{Out: os.Stderr, SkipHostNetwork: st != nil && st.Mode == string(tunnel.ModeNetstack)}
 	var cfg *tunnel.Config
 	if path != "" {
 		cfg, err = tunnel.LoadConfig(path)

@@ -142,7 +142,7 @@ func showExtras(ctx context.Context, w io.Writer, runDir, name string) {
 	}
 	defer cl.Close()
 	rep, err := cl.Do(tunnel.ControlRequest{Op: "info"})
-	if err != nil || rep.Mode != tunnel.ModeNetstack {
+	if err != nil || rep.Mode != string(tunnel.ModeNetstack) {
 		return
 	}
 	fmt.Fprintln(w)
