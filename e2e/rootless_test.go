@@ -321,7 +321,7 @@ func TestRootlessConcurrentStreams(t *testing.T) {
 		return rep
 	}
 	before := info()
-	if before.Mode != tunnel.ModeNetstack || len(before.Services) != 6 {
+	if before.Mode != string(tunnel.ModeNetstack) || len(before.Services) != 6 {
 		t.Errorf("info = mode %q, services %q; want netstack and 6 services", before.Mode, before.Services)
 	}
 	out := runHelperClient(t, ctx, r.spoke, "streams", "127.0.0.1:5004", helperStreamsEnv+"=64", helperForEnv+"=20s")

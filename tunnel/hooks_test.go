@@ -102,7 +102,7 @@ func fakeTools(t *testing.T, names ...string) (marker string) {
 func TestHookRunnerNetstackSkipsHostNetworkHooks(t *testing.T) {
 	marker := fakeTools(t, "sysctl", "iptables")
 	var out bytes.Buffer
-	h := HookRunner{Out: &out, Mode: ModeNetstack}
+	h := HookRunner{Out: &out, SkipHostNetwork: true}
 	err := h.Run(context.Background(), "PostUp", "wg0", []string{
 		"sysctl -w net.ipv4.ip_forward=1",
 		"iptables -A FORWARD -i %i -j ACCEPT; iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE",
@@ -123,7 +123,7 @@ func TestHookRunnerNetstackSkipsHostNetworkHooks(t *testing.T) {
 
 	// A kernel TUN runs the same hooks.
 	out.Reset()
-	if err := (HookRunner{Out: &out, Mode: ModeTUN}).Run(context.Background(), "PostUp", "wg0", []string{"sysctl -w net.ipv4.ip_forward=1"}); err != nil {
+	if err := (HookRunner{Out: &out}).Run(context.Background(), "PostUp", "wg0", []string{"sysctl -w net.ipv4.ip_forward=1"}); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(marker); string(b) != "sysctl\n" {
@@ -135,7 +135,7 @@ func TestHookRunnerNetstackSkipsHostNetworkHooks(t *testing.T) {
 // failure counts, whatever it prints.
 func TestHookRunnerNetstackFailsOtherHooks(t *testing.T) {
 	var out bytes.Buffer
-	err := HookRunner{Out: &out, Mode: ModeNetstack}.Run(context.Background(), "PostUp", "wg0",
+	err := HookRunner{Out: &out, SkipHostNetwork: true}.Run(context.Background(), "PostUp", "wg0",
 		[]string{"echo 'sysctl: permission denied on key'; exit 1", "echo never"})
 	if err == nil || !strings.Contains(err.Error(), "PostUp hook `echo 'sysctl: permission denied on key'; exit 1' failed") {
 		t.Fatalf("err = %v, want the hook's failure", err)
