@@ -110,9 +110,10 @@ func (w *WGConfig) AddconfUAPI(ctx context.Context, r Resolver) (string, error) 
 // live state: like setconf, but instead of replacing all peers the live
 // peers the file lacks are removed, and the others are updated in place
 // (their sessions go on), with a live preshared key or keepalive the file
-// does not set reset to zero. A file without peers is setconf.
-func (w *WGConfig) SyncconfUAPI(ctx context.Context, r Resolver, live *Status) (string, error) {
-	if len(w.Peers) == 0 || live == nil {
+// does not set reset to zero. live are the device's peers as it reports
+// them; a file without peers is setconf.
+func (w *WGConfig) SyncconfUAPI(ctx context.Context, r Resolver, live []Peer) (string, error) {
+	if len(w.Peers) == 0 {
 		return w.SetconfUAPI(ctx, r)
 	}
 	var b strings.Builder
@@ -121,8 +122,8 @@ func (w *WGConfig) SyncconfUAPI(ctx context.Context, r Resolver, live *Status) (
 	for _, p := range w.Peers {
 		inFile[p.PublicKey] = true
 	}
-	livePeers := make(map[Key]PeerStatus, len(live.Peers))
-	for _, p := range live.Peers {
+	livePeers := make(map[Key]Peer, len(live))
+	for _, p := range live {
 		livePeers[p.PublicKey] = p
 		if !inFile[p.PublicKey] {
 			b.WriteString("public_key=" + p.PublicKey.Hex() + "\nremove=true\n")
@@ -149,7 +150,7 @@ func (w *WGConfig) writeDevice(b *strings.Builder, always bool) {
 
 // writePeers renders the file's peers; with live (syncconf), a preshared
 // key or keepalive the file leaves out but the device has is reset.
-func (w *WGConfig) writePeers(ctx context.Context, r Resolver, b *strings.Builder, live map[Key]PeerStatus) error {
+func (w *WGConfig) writePeers(ctx context.Context, r Resolver, b *strings.Builder, live map[Key]Peer) error {
 	for i, p := range w.Peers {
 		has := w.peerKeys[i]
 		lp, isLive := live[p.PublicKey]

@@ -57,10 +57,10 @@ func TestConfUAPIBodies(t *testing.T) {
 	// syncconf: a live peer not in the file goes; peer 1's live PSK and
 	// keepalive, absent from the file, are reset.
 	gone := mustKey(t, testPriv).PublicKey()
-	live := &Status{Peers: []PeerStatus{
-		{Peer: Peer{PublicKey: mustKey(t, peerPub1), PresharedKey: mustKey(t, testPSK).Secret(), PersistentKeepalive: 5}},
-		{Peer: Peer{PublicKey: gone}},
-	}}
+	live := []Peer{
+		{PublicKey: mustKey(t, peerPub1), PresharedKey: mustKey(t, testPSK).Secret(), PersistentKeepalive: 5},
+		{PublicKey: gone},
+	}
 	got, err = w.SyncconfUAPI(ctx, r, live)
 	want := "private_key=" + zero + "\nlisten_port=51820\nfwmark=0\n" +
 		"public_key=" + gone.Hex() + "\nremove=true\n" +

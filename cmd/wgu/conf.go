@@ -62,10 +62,14 @@ func runConf(c *cli.Context, op string) error {
 	case "addconf":
 		body, err = w.AddconfUAPI(c.Context, net.DefaultResolver)
 	case "syncconf":
-		var live *tunnel.Status
+		var live []tunnel.Peer
 		if len(w.Peers) > 0 {
-			if live, err = tunnel.GetStatus(c.Context, sock); err != nil {
+			st, err := tunnel.GetStatus(c.Context, sock)
+			if err != nil {
 				return fmt.Errorf("Unable to access interface: %w", err)
+			}
+			for _, p := range st.Peers {
+				live = append(live, p.Peer)
 			}
 		}
 		body, err = w.SyncconfUAPI(c.Context, net.DefaultResolver, live)
