@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgu-project/wgu/internal/daemon"
 	"github.com/wgu-project/wgu/tunnel"
 )
 
@@ -307,14 +308,14 @@ func TestRootlessConcurrentStreams(t *testing.T) {
 	r := newRootlessLab(t, ctx)
 	startHelper(t, ctx, r.hub, "echo", netip.AddrPortFrom(hubWG, 5004).String())
 
-	info := func() *tunnel.ControlReply {
+	info := func() *daemon.Reply {
 		t.Helper()
-		cl, err := tunnel.DialControl(ctx, r.runDir, r.spokeIf)
+		cl, err := daemon.Dial(ctx, r.runDir, r.spokeIf)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer cl.Close()
-		rep, err := cl.Do(tunnel.ControlRequest{Op: "info"})
+		rep, err := cl.Do(daemon.Request{Op: "info"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/wgu-project/wgu/internal/daemon"
 	"github.com/wgu-project/wgu/internal/rundir"
 )
 
 func (t *Tunnel) writeState() error {
-	st := State{PID: os.Getpid(), Mode: string(t.mode), ConfigPath: t.opts.configPath, Host: t.host}
+	st := daemon.State{PID: os.Getpid(), Mode: string(t.mode), ConfigPath: t.opts.configPath, Host: t.host}
 	var err error
-	if st.StartTime, err = processStartTime(st.PID); err != nil {
+	if st.StartTime, err = daemon.ProcessStartTime(st.PID); err != nil {
 		return fmt.Errorf("writing state: %w", err)
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
@@ -25,4 +26,4 @@ func (t *Tunnel) writeState() error {
 	return nil
 }
 
-func removeState(dir, name string) { os.Remove(StatePath(dir, name)) }
+func removeState(dir, name string) { os.Remove(rundir.StatePath(dir, name)) }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 
+	"github.com/wgu-project/wgu/internal/hostcfg"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
 )
@@ -76,11 +78,11 @@ func (t *Tunnel) closeUnused() {
 func (t *Tunnel) openTUN() (tun.Device, error) {
 	f := t.opts.userspace.tunFile
 	if f == nil {
-		return createTUN(t.cfg)
+		return hostcfg.CreateTUN(t.cfg)
 	}
 	mtu := t.cfg.Interface.MTU
 	if mtu == 0 {
-		mtu = defaultMTU
+		mtu = hostcfg.DefaultMTU
 	}
 	dev, err := tun.CreateTUNFromFile(f, mtu)
 	if err != nil {
@@ -93,7 +95,7 @@ func (t *Tunnel) openTUN() (tun.Device, error) {
 // socket with a path, watches that file.
 func (t *Tunnel) serveUserspaceUAPI() error {
 	ln := t.opts.userspace.uapi
-	s := serveUAPI(ln, t.dev, t.log, true)
+	s := uapi.Serve(ln, t.dev, t.log, true)
 	t.uapi = s
 	addr, ok := ln.Addr().(*net.UnixAddr)
 	if !ok || addr.Name == "" || addr.Name[0] == '@' {
@@ -101,12 +103,12 @@ func (t *Tunnel) serveUserspaceUAPI() error {
 	}
 	unwatch, err := watchRemoval(addr.Name, func() {
 		t.log.Info("UAPI socket removed, shutting down", "path", addr.Name)
-		s.lose()
+		s.Lose()
 	})
 	if err != nil {
 		return fmt.Errorf("watching UAPI socket %s: %w", addr.Name, err)
 	}
-	s.unwatch = unwatch
+	s.Unwatch = unwatch
 	t.log.Debug("UAPI socket listening", "path", addr.Name)
 	return nil
 }
