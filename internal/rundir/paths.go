@@ -10,7 +10,6 @@ import (
 	"strings"
 )
 
-
 // ErrNoInterface is returned when no running wgu or wireguard-go interface
 // has the given name.
 var ErrNoInterface = errors.New("no such interface")
