@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/wgu-project/wgu/netstackx/services"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wgu-project/wgu/netstackx/services"
 
 	"github.com/wgu-project/wgu/tunnel/config"
 )
