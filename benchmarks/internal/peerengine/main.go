@@ -35,7 +35,7 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun/netstack"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // defaultMTU is what wireproxy uses when the config sets none (and what
@@ -91,7 +91,7 @@ func run(ctx context.Context, log *slog.Logger, cfgPath string, fwds forwards, r
 	if cfgPath == "" {
 		return errors.New("-c is required")
 	}
-	cfg, err := tunnel.LoadConfig(cfgPath)
+	cfg, err := config.LoadConfig(cfgPath)
 	if err != nil {
 		return err
 	}
