@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/wgu-project/wgu/internal/rundir"
 	"github.com/wgu-project/wgu/tunnel/config"
 )
 
@@ -30,15 +31,21 @@ func checkRunDir(dir string) Result {
 		return fail(id, dir, "run directory unreadable: "+err.Error(), "")
 	}
 	st, _ := fi.Sys().(*syscall.Stat_t)
+	// The same rule as the daemon's (internal/rundir): wireguard-go makes
+	// the system directory 0755, and root's 0600 sockets in it stay private.
+	allowed := os.FileMode(0o700)
+	if dir == rundir.SystemDir && os.Geteuid() == 0 {
+		allowed = 0o755
+	}
 	switch {
 	case !fi.IsDir():
 		return fail(id, dir, dir+" is not a directory (a symlink?): another user could redirect the sockets", "rm "+dir+" and bring the interface up again")
 	case st != nil && int(st.Uid) != os.Geteuid():
 		return fail(id, dir, fmt.Sprintf("%s belongs to uid %d, not to you (uid %d): its owner controls your sockets", dir, st.Uid, os.Geteuid()), "use a --run-dir you own")
-	case fi.Mode().Perm()&0o077 != 0:
+	case fi.Mode().Perm()&^allowed != 0:
 		return fail(id, dir, fmt.Sprintf("%s has mode %04o: other users can reach the sockets", dir, fi.Mode().Perm()), "chmod 700 "+dir)
 	}
-	return ok(id, dir, "run directory is yours and private (0700)")
+	return ok(id, dir, fmt.Sprintf("run directory is yours and others cannot change it (%04o)", fi.Mode().Perm()))
 }
 
 // service is one of the config's service sections, as doctor reads it.
