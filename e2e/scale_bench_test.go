@@ -23,6 +23,10 @@ import (
 // upstream), with wgu's figures as ratios to upstream's.
 //
 //	sudo go test -run '^$' -bench Hub10kPeers -benchtime 1x ./e2e
+//
+// With WGU_BENCH_BASE naming another wgu binary (an older build), its
+// figures are measured in the same run as "base-tun" and "base-netstack",
+// so a change is measured before and after under the same load.
 func BenchmarkHub10kPeers(b *testing.B) {
 	RequireE2E(b)
 	if reason := MissingPrerequisite("wg", "ip"); reason != "" {
@@ -31,6 +35,9 @@ func BenchmarkHub10kPeers(b *testing.B) {
 	const peers, reps = 10000, 3
 	upstream := buildUpstreamWireguardGo(b)
 	kinds := []string{"upstream", "wgu-tun", "wgu-netstack"}
+	if os.Getenv(scaleBaseEnv) != "" {
+		kinds = append(kinds, "base-tun", "base-netstack")
+	}
 	results := map[string]map[string][]float64{}
 	for _, k := range kinds {
 		results[k] = map[string][]float64{}
@@ -56,7 +63,22 @@ func BenchmarkHub10kPeers(b *testing.B) {
 		}
 		b.Logf("N=%d, median of %d: %-13s %s", peers, reps, kind, strings.Join(line, ", "))
 	}
+	for _, mode := range []string{"tun", "netstack"} {
+		base := results["base-"+mode]
+		if base == nil {
+			continue
+		}
+		var line []string
+		for _, name := range metrics {
+			line = append(line, fmt.Sprintf("%s %.2fx", name, median(results["wgu-"+mode][name])/median(base[name])))
+		}
+		b.Logf("N=%d, median of %d: wgu-%s / base-%s: %s", peers, reps, mode, mode, strings.Join(line, ", "))
+	}
 }
+
+// scaleBaseEnv names a second wgu binary BenchmarkHub10kPeers measures
+// alongside the one under test.
+const scaleBaseEnv = "WGU_BENCH_BASE"
 
 // hubScaleRun does one rep of BenchmarkHub10kPeers for kind in a fresh lab.
 func hubScaleRun(b *testing.B, kind string, peers int, upstream string) map[string]float64 {
@@ -141,17 +163,25 @@ AllowedIPs = 10.100.0.0/16
 			return nil
 		}
 	default:
-		mode := strings.TrimPrefix(kind, "wgu-")
+		bin, mode := wguBinary(b), strings.TrimPrefix(kind, "wgu-")
+		if m, ok := strings.CutPrefix(kind, "base-"); ok {
+			bin, mode = os.Getenv(scaleBaseEnv), m
+		}
+		run := func(ctx context.Context, args ...string) (string, string, error) {
+			return hub.Run(ctx, append([]string{bin}, args...)...)
+		}
 		conf := writeConfig(b, dir, hubIf, wguHead+peerBlock(0))
 		start := time.Now()
-		mustWgu(ctx, b, hub, "up", "--mode", mode, "-c", conf)
+		if _, errOut, err := run(ctx, "up", "--mode", mode, "-c", conf); err != nil {
+			b.Fatalf("%s: up: %v\n%s", kind, err, errOut)
+		}
 		out["up-s"] = time.Since(start).Seconds()
-		defer wgu(context.Background(), b, hub, "down", hubIf)
+		defer run(context.Background(), "down", hubIf)
 		pid = daemonPID(ctx, b, hub, hubIf)
-		show = func() error { _, _, err := wgu(ctx, b, hub, "show", hubIf, "dump"); return err }
+		show = func() error { _, _, err := run(ctx, "show", hubIf, "dump"); return err }
 		reload = func() error {
 			writeConfig(b, dir, hubIf, wguHead+peerBlock(peers/2))
-			_, errOut, err := wgu(ctx, b, hub, "reload", hubIf)
+			_, errOut, err := run(ctx, "reload", hubIf)
 			if err != nil {
 				return fmt.Errorf("wgu reload: %v: %s", err, errOut)
 			}
