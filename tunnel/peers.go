@@ -36,6 +36,7 @@ func (t *Tunnel) SetPeer(ctx context.Context, p Peer) error {
 	if p.PresharedKey.IsZero() {
 		b.WriteString("preshared_key=" + Key{}.Hex() + "\n")
 	}
+	t.peersTouched.Store(true)
 	if err := t.dev.IpcSet(b.String()); err != nil {
 		return fmt.Errorf("setting peer %s: %w", p.PublicKey, err)
 	}
@@ -51,6 +52,7 @@ func (t *Tunnel) RemovePeer(pub Key) error {
 	if t.dev.LookupPeer(device.NoisePublicKey(pub)) == nil {
 		return fmt.Errorf("removing peer %s: %w", pub, ErrNoPeer)
 	}
+	t.peersTouched.Store(true)
 	if err := t.dev.IpcSet("public_key=" + pub.Hex() + "\nremove=true\n"); err != nil {
 		return fmt.Errorf("removing peer %s: %w", pub, err)
 	}

@@ -76,7 +76,16 @@ func (t *Tunnel) Reload(ctx context.Context, cfg *Config) error {
 	if err := t.checkLiveChanges(old, cfg); err != nil {
 		return fmt.Errorf("reloading %s: %w", old.Name, err)
 	}
-	live, err := t.livePeerKeys()
+	// Cleared now, so that a change made while this Reload runs is seen by
+	// the next; set again unless this one brings the device to cfg.
+	touched := t.peersTouched.Swap(false)
+	synced := false
+	defer func() {
+		if touched && !synced {
+			t.peersTouched.Store(true)
+		}
+	}()
+	live, err := t.livePeerKeys(old, touched)
 	if err != nil {
 		return fmt.Errorf("reloading %s: %w", old.Name, err)
 	}
@@ -86,9 +95,12 @@ func (t *Tunnel) Reload(ctx context.Context, cfg *Config) error {
 	}
 	if body != "" {
 		if err := t.dev.IpcSet(body); err != nil {
+			// Some of it may have been applied.
+			t.peersTouched.Store(true)
 			return fmt.Errorf("reloading %s: configuring device: %w", old.Name, err)
 		}
 	}
+	synced = true
 	t.cfgMu.Lock()
 	t.cfg = cfg
 	t.cfgMu.Unlock()
@@ -178,14 +190,23 @@ func defaultPrefixes(cfg *Config) []netip.Prefix {
 	return out
 }
 
-// livePeerKeys lists the peers the device has now. It reads only the
-// public_key lines of the device's state: a full Status of a hub with
-// thousands of peers would cost a reload most of its time.
-func (t *Tunnel) livePeerKeys() ([]Key, error) {
+// livePeerKeys lists the peers the device has now, running old. Unless
+// touched (peersTouched) says something else changed them, they are old's
+// peers, and the device is not asked: its listing costs about 5 µs a peer,
+// half of a reload's time at 10,000 peers. When it is asked, only the
+// public_key lines of its state are read.
+func (t *Tunnel) livePeerKeys(old *Config, touched bool) ([]Key, error) {
 	select {
 	case <-t.done:
 		return nil, ErrClosed
 	default:
+	}
+	if !touched {
+		keys := make([]Key, len(old.Peers))
+		for i, p := range old.Peers {
+			keys[i] = p.PublicKey
+		}
+		return keys, nil
 	}
 	var buf bytes.Buffer
 	if err := t.dev.IpcGetOperation(&buf); err != nil {

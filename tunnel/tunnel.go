@@ -128,6 +128,12 @@ type Tunnel struct {
 	// taken over what it wants and undone the rest.
 	prev *HostState
 
+	// peersTouched is set when something other than Up and Reload may
+	// have changed the device's peers (the UAPI socket's set requests,
+	// SetPeer, RemovePeer, a Reload that failed half-way): until then they
+	// are exactly the config's, and Reload need not list them.
+	peersTouched atomic.Bool
+
 	// hooksByCaller is set when `wgu down` runs PreDown and PostDown
 	// itself, so that Down does not run them again.
 	hooksByCaller atomic.Bool
@@ -236,7 +242,7 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 		}
 	}
 	if o.runDir != "" {
-		if t.uapi, err = listenUAPI(o.runDir, cfg.Name, t.dev, log); err != nil {
+		if t.uapi, err = listenUAPI(o.runDir, cfg.Name, t.dev, &t.peersTouched, log); err != nil {
 			return nil, err
 		}
 		if t.ctl, err = listenControl(o.runDir, cfg.Name, t, log); err != nil {

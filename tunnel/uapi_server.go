@@ -56,22 +56,24 @@ func claimSocket(dir, name string) error {
 }
 
 // listenUAPI listens on dir/name.sock (mode 0600) and hands every
-// connection to the device.
-func listenUAPI(dir, name string, dev *device.Device, log *slog.Logger) (*uapiServer, error) {
+// connection to the device; a client sending anything but get requests
+// sets touched.
+func listenUAPI(dir, name string, dev *device.Device, touched *atomic.Bool, log *slog.Logger) (*uapiServer, error) {
 	path := SocketPath(dir, name)
 	ln, err := listenPrivate(path, "UAPI socket")
 	if err != nil {
 		return nil, err
 	}
 	log.Debug("UAPI socket listening", "path", path)
-	return serveUAPI(ln, dev, log, false), nil
+	return serveUAPI(ln, dev, touched, log, false), nil
 }
 
 // serveUAPI hands every connection accepted on ln to the device until
 // Close. The server owns ln from now on. With failIsLost, a listener that
 // fails for good closes lost() (wireguard-go exits then); without, the
-// tunnel runs on without its socket, as before.
-func serveUAPI(ln net.Listener, dev *device.Device, log *slog.Logger, failIsLost bool) *uapiServer {
+// tunnel runs on without its socket, as before. A client sending anything
+// but get requests sets touched.
+func serveUAPI(ln net.Listener, dev *device.Device, touched *atomic.Bool, log *slog.Logger, failIsLost bool) *uapiServer {
 	s := &uapiServer{ln: ln, conns: map[net.Conn]struct{}{}, lostCh: make(chan struct{})}
 	s.wg.Add(1)
 	go func() {
@@ -106,11 +108,39 @@ func serveUAPI(ln net.Listener, dev *device.Device, log *slog.Logger, failIsLost
 			go func() {
 				defer s.wg.Done()
 				defer s.untrack(c)
-				dev.IpcHandle(c)
+				dev.IpcHandle(&setWatch{Conn: c, touched: touched})
 			}()
 		}
 	}()
 	return s
+}
+
+// getRequest is the one UAPI request that changes nothing.
+const getRequest = "get=1\n\n"
+
+// setWatch is a UAPI connection that sets touched once its client sends
+// anything but get requests: a set (or something the device will refuse)
+// may change the peers behind the config's back.
+type setWatch struct {
+	net.Conn
+	touched *atomic.Bool
+	pos     int // how much of getRequest the stream has matched; -1 once it did not
+}
+
+func (c *setWatch) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	for _, b := range p[:n] {
+		if c.pos < 0 {
+			break
+		}
+		if b != getRequest[c.pos] {
+			c.pos = -1
+			c.touched.Store(true)
+			break
+		}
+		c.pos = (c.pos + 1) % len(getRequest)
+	}
+	return n, err
 }
 
 // lost is closed when the socket stops working while the tunnel runs: its
