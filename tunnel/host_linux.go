@@ -18,11 +18,9 @@ type HostParams struct {
 	Interface string  // the TUN link name
 	Config    *Config // Address, MTU, DNS, Table and the peers' AllowedIPs
 	// EndpointAddrs are the peers' resolved endpoints: the MTU is derived
-	// from the routes towards them when Config sets none.
+	// from the routes towards them when Config sets none (and lowered
+	// later if the path further on needs it: see Tunnel.startPathMTU).
 	EndpointAddrs []netip.Addr
-	// PathMTUProbes are the endpoints with their ports: when Config sets no
-	// MTU, the path towards each is probed and the MTU lowered to fit.
-	PathMTUProbes []netip.AddrPort
 	// SetFwMark sets the device's fwmark; it is called when a default route
 	// needs policy routing and the config set no FwMark.
 	SetFwMark func(uint32) error
@@ -228,7 +226,7 @@ func netlinkAddr(a netip.Prefix) *netlink.Addr {
 func (s *HostState) setMTUAndUp(log *slog.Logger, link netlink.Link, p HostParams) error {
 	mtu := p.Config.Interface.MTU
 	if mtu == 0 {
-		mtu = fitPathMTU(log, autoMTU(log, p.EndpointAddrs), p.PathMTUProbes)
+		mtu = autoMTU(log, p.EndpointAddrs)
 	}
 	if old := link.Attrs().MTU; old != mtu {
 		log.Info("setting MTU", "mtu", mtu, "dev", s.Link)
@@ -243,6 +241,26 @@ func (s *HostState) setMTUAndUp(log *slog.Logger, link netlink.Link, p HostParam
 			return fmt.Errorf("setting %s up: %w", s.Link, err)
 		}
 		s.BroughtUp = true
+	}
+	return nil
+}
+
+// lowerMTU sets the link's MTU to mtu, once it runs, keeping the MTU
+// from before ConfigureHost (or from now) for Undo to restore.
+func (s *HostState) lowerMTU(mtu int) error {
+	link, err := netlink.LinkByName(s.Link)
+	if err != nil {
+		return fmt.Errorf("finding link %s: %w", s.Link, err)
+	}
+	if link.Attrs().Index != s.LinkIndex {
+		return fmt.Errorf("link %s was replaced", s.Link)
+	}
+	old := link.Attrs().MTU
+	if err := netlink.LinkSetMTU(link, mtu); err != nil {
+		return fmt.Errorf("setting MTU %d on %s: %w", mtu, s.Link, err)
+	}
+	if s.MTUBefore == 0 {
+		s.MTUBefore = old
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 func createNetstack(cfg *Config, forwarding bool, log *slog.Logger) (*netstackx.Device, error) {
 	mtu := cfg.Interface.MTU
 	if mtu == 0 {
-		mtu = fitPathMTU(log, defaultMTU, literalEndpoints(cfg))
+		mtu = defaultMTU // until the path MTU probes answer (startPathMTU)
 	}
 	if len(cfg.Interface.Addresses) == 0 {
 		return nil, fmt.Errorf("%w: netstack mode needs an Address in [Interface]", ErrInvalidConfig)

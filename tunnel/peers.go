@@ -29,7 +29,7 @@ func (t *Tunnel) SetPeer(ctx context.Context, p Peer) error {
 		return fmt.Errorf("%w: peer %s is the interface's own key", ErrInvalidConfig, p.PublicKey)
 	}
 	var b strings.Builder
-	if err := writePeerUAPI(ctx, t.opts.resolver, &b, p); err != nil {
+	if _, err := writePeerUAPI(ctx, t.opts.resolver, &b, p); err != nil {
 		return err
 	}
 	// A peer added earlier with a preshared key keeps it unless told.

@@ -273,7 +273,7 @@ func reloadUAPI(ctx context.Context, r Resolver, old, cfg *Config, live []Key) (
 		if !ok || !isLive[p.PublicKey] {
 			// New (or added at run time and now in the file): set it whole.
 			var pb strings.Builder
-			if err := writePeerUAPI(ctx, r, &pb, p); err != nil {
+			if _, err := writePeerUAPI(ctx, r, &pb, p); err != nil {
 				return "", "", err
 			}
 			if p.PresharedKey.IsZero() {
