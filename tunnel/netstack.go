@@ -10,17 +10,19 @@ import (
 
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/wgu-project/wgu/internal/hostcfg"
 	"github.com/wgu-project/wgu/netstackx"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // createNetstack builds wgu's userspace stack with the config's addresses.
-func createNetstack(cfg *Config, forwarding bool, log *slog.Logger) (*netstackx.Device, error) {
+func createNetstack(cfg *config.Config, forwarding bool, log *slog.Logger) (*netstackx.Device, error) {
 	mtu := cfg.Interface.MTU
 	if mtu == 0 {
-		mtu = defaultMTU // until the path MTU probes answer (startPathMTU)
+		mtu = hostcfg.DefaultMTU // until the path MTU probes answer (startPathMTU)
 	}
 	if len(cfg.Interface.Addresses) == 0 {
-		return nil, fmt.Errorf("%w: netstack mode needs an Address in [Interface]", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: netstack mode needs an Address in [Interface]", config.ErrInvalidConfig)
 	}
 	dev, err := netstackx.New(netstackx.Options{
 		Addresses:  cfg.Interface.Addresses,

@@ -11,9 +11,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wgu-project/wgu/internal/rundir"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
-func statusPeer(t *testing.T, tun *Tunnel, k Key) (PeerStatus, bool) {
+func statusPeer(t *testing.T, tun *Tunnel, k config.Key) (uapi.PeerStatus, bool) {
 	t.Helper()
 	st, err := tun.Status()
 	if err != nil {
@@ -24,7 +28,7 @@ func statusPeer(t *testing.T, tun *Tunnel, k Key) (PeerStatus, bool) {
 			return p, true
 		}
 	}
-	return PeerStatus{}, false
+	return uapi.PeerStatus{}, false
 }
 
 func TestReloadKeepsStreamThroughChangedPeer(t *testing.T) {
@@ -35,8 +39,8 @@ func TestReloadKeepsStreamThroughChangedPeer(t *testing.T) {
 	defer cancel()
 
 	// Peer C, which the reload removes.
-	kc, _ := GeneratePrivateKey()
-	peerC := Peer{PublicKey: kc.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/32")}}
+	kc, _ := config.GeneratePrivateKey()
+	peerC := config.Peer{PublicKey: kc.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/32")}}
 	cfg := *a.cfg
 	cfg.Peers = append(cfg.Peers[:len(cfg.Peers):len(cfg.Peers)], peerC)
 	if err := a.Reload(ctx, &cfg); err != nil {
@@ -106,11 +110,11 @@ func TestReloadKeepsStreamThroughChangedPeer(t *testing.T) {
 	before, _ := statusPeer(t, a, peerA)
 
 	// The reload: add B, remove C, change A's keepalive.
-	kb2, _ := GeneratePrivateKey()
-	peerB := Peer{PublicKey: kb2.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.4/32")},
-		Endpoint: Endpoint{Host: "127.0.0.1", Port: 9}}
+	kb2, _ := config.GeneratePrivateKey()
+	peerB := config.Peer{PublicKey: kb2.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.4/32")},
+		Endpoint: config.Endpoint{Host: "127.0.0.1", Port: 9}}
 	next := *a.cfg
-	next.Peers = []Peer{a.cfg.Peers[0], peerB}
+	next.Peers = []config.Peer{a.cfg.Peers[0], peerB}
 	next.Peers[0].PersistentKeepalive = 7
 	if err := a.Reload(ctx, &next); err != nil {
 		t.Fatal(err)
@@ -172,18 +176,18 @@ func TestReloadRefusesLiveImpossibleChanges(t *testing.T) {
 }
 
 func TestReloadUAPI(t *testing.T) {
-	k := func() Key { x, _ := GeneratePrivateKey(); return x.Reveal() }
+	k := func() config.Key { x, _ := config.GeneratePrivateKey(); return x.Reveal() }
 	priv, pa, pb, pc := k(), k().PublicKey(), k().PublicKey(), k().PublicKey()
 	pfx := netip.MustParsePrefix
-	old := &Config{Interface: Interface{PrivateKey: priv.Secret(), ListenPort: 1}, Peers: []Peer{
-		{PublicKey: pa, AllowedIPs: []netip.Prefix{pfx("10.0.0.2/32")}, Endpoint: Endpoint{Host: "192.0.2.1", Port: 5}},
+	old := &config.Config{Interface: config.Interface{PrivateKey: priv.Secret(), ListenPort: 1}, Peers: []config.Peer{
+		{PublicKey: pa, AllowedIPs: []netip.Prefix{pfx("10.0.0.2/32")}, Endpoint: config.Endpoint{Host: "192.0.2.1", Port: 5}},
 		{PublicKey: pc, AllowedIPs: []netip.Prefix{pfx("10.0.0.3/32")}},
 	}}
-	next := &Config{Interface: Interface{PrivateKey: priv.Secret(), ListenPort: 1}, Peers: []Peer{
-		{PublicKey: pa, AllowedIPs: []netip.Prefix{pfx("10.0.0.2/32"), pfx("10.9.0.0/16")}, Endpoint: Endpoint{Host: "192.0.2.1", Port: 5}, PersistentKeepalive: 25},
+	next := &config.Config{Interface: config.Interface{PrivateKey: priv.Secret(), ListenPort: 1}, Peers: []config.Peer{
+		{PublicKey: pa, AllowedIPs: []netip.Prefix{pfx("10.0.0.2/32"), pfx("10.9.0.0/16")}, Endpoint: config.Endpoint{Host: "192.0.2.1", Port: 5}, PersistentKeepalive: 25},
 		{PublicKey: pb, AllowedIPs: []netip.Prefix{pfx("10.0.0.4/32")}},
 	}}
-	body, summary, err := reloadUAPI(context.Background(), &fakeResolver{}, old, next, []Key{pa, pc})
+	body, summary, err := reloadUAPI(context.Background(), &fakeResolver{}, old, next, []config.Key{pa, pc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +195,7 @@ func TestReloadUAPI(t *testing.T) {
 		"public_key=" + pa.Hex() + "\nupdate_only=true\npersistent_keepalive_interval=25\n" +
 		"replace_allowed_ips=true\nallowed_ip=10.0.0.2/32\nallowed_ip=10.9.0.0/16\n" +
 		"public_key=" + pb.Hex() + "\npersistent_keepalive_interval=0\nreplace_allowed_ips=true\nallowed_ip=10.0.0.4/32\n" +
-		"preshared_key=" + Key{}.Hex() + "\n"
+		"preshared_key=" + config.Key{}.Hex() + "\n"
 	if body != want {
 		t.Errorf("body:\n%s\nwant:\n%s", body, want)
 	}
@@ -199,7 +203,7 @@ func TestReloadUAPI(t *testing.T) {
 		t.Errorf("summary %q", summary)
 	}
 	// Nothing changed: nothing sent.
-	if body, _, _ := reloadUAPI(context.Background(), &fakeResolver{}, next, next, []Key{pa, pb}); body != "" {
+	if body, _, _ := reloadUAPI(context.Background(), &fakeResolver{}, next, next, []config.Key{pa, pb}); body != "" {
 		t.Errorf("no-op reload sends %q", body)
 	}
 }
@@ -217,14 +221,14 @@ func TestReloadAfterRunTimeChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tun.Close()
-	sock := SocketPath(dir, cfg.Name)
+	sock := rundir.SocketPath(dir, cfg.Name)
 	p := cfg.Peers[0]
 	keepalive := uint16(0)
 	reload := func(step string) {
 		t.Helper()
 		keepalive++
 		next := *cfg
-		next.Peers = []Peer{p}
+		next.Peers = []config.Peer{p}
 		next.Peers[0].PersistentKeepalive = keepalive
 		if err := tun.Reload(ctx, &next); err != nil {
 			t.Fatalf("%s: %v", step, err)
@@ -240,24 +244,24 @@ func TestReloadAfterRunTimeChanges(t *testing.T) {
 			t.Fatalf("%s: the device still counts as changed after a reload", step)
 		}
 	}
-	other := func() Key { k, _ := GeneratePrivateKey(); return k.PublicKey() }
+	other := func() config.Key { k, _ := config.GeneratePrivateKey(); return k.PublicKey() }
 
 	reload("nothing changed at run time")
-	if _, err := GetStatus(ctx, sock); err != nil {
+	if _, err := uapi.Get(ctx, sock); err != nil {
 		t.Fatal(err)
 	}
 	if tun.peersTouched.Load() {
 		t.Fatal("a UAPI get counts as a change of peers")
 	}
-	if err := SetUAPI(ctx, sock, "public_key="+other().Hex()+"\nallowed_ip=10.0.0.7/32\n"); err != nil {
+	if err := uapi.Set(ctx, sock, "public_key="+other().Hex()+"\nallowed_ip=10.0.0.7/32\n"); err != nil {
 		t.Fatal(err)
 	}
 	reload("a peer added through the UAPI socket")
-	if err := SetUAPI(ctx, sock, "public_key="+p.PublicKey.Hex()+"\nremove=true\n"); err != nil {
+	if err := uapi.Set(ctx, sock, "public_key="+p.PublicKey.Hex()+"\nremove=true\n"); err != nil {
 		t.Fatal(err)
 	}
 	reload("the peer removed through the UAPI socket")
-	if err := tun.SetPeer(ctx, Peer{PublicKey: other()}); err != nil {
+	if err := tun.SetPeer(ctx, config.Peer{PublicKey: other()}); err != nil {
 		t.Fatal(err)
 	}
 	reload("a peer added by SetPeer")
