@@ -18,11 +18,20 @@ import (
 // real spoke that must answer a ping) as wgu on a TUN, wgu on a netstack
 // and upstream wireguard-go configured by `wg setconf`, in the same run,
 // and reports for each the median of a few reps: the time `up` takes, the
-// daemon's VmRSS after up, the time of `wgu show dump` (`wg show dump` for
+// daemon's VmRSS after up (at once, when the spoke's ping came back, and
+// again 2 s later, when what a daemon frees after up is back with the
+// system), the time of `wgu show dump` (`wg show dump` for
 // upstream) and of a reload after one peer changed (`wg syncconf` for
-// upstream), with wgu's figures as ratios to upstream's.
+// upstream), with wgu's figures as ratios to upstream's. Show and reload
+// are also measured as the CPU time the daemon spent on them (wireguard-go's
+// for upstream; the CLI's own is not counted), which a loaded machine
+// disturbs less than their wall-clock time.
 //
 //	sudo go test -run '^$' -bench Hub10kPeers -benchtime 1x ./e2e
+//
+// With WGU_BENCH_BASE naming another wgu binary (an older build), its
+// figures are measured in the same run as "base-tun" and "base-netstack",
+// so a change is measured before and after under the same load.
 func BenchmarkHub10kPeers(b *testing.B) {
 	RequireE2E(b)
 	if reason := MissingPrerequisite("wg", "ip"); reason != "" {
@@ -31,6 +40,9 @@ func BenchmarkHub10kPeers(b *testing.B) {
 	const peers, reps = 10000, 3
 	upstream := buildUpstreamWireguardGo(b)
 	kinds := []string{"upstream", "wgu-tun", "wgu-netstack"}
+	if os.Getenv(scaleBaseEnv) != "" {
+		kinds = append(kinds, "base-tun", "base-netstack")
+	}
 	results := map[string]map[string][]float64{}
 	for _, k := range kinds {
 		results[k] = map[string][]float64{}
@@ -43,7 +55,7 @@ func BenchmarkHub10kPeers(b *testing.B) {
 			}
 		}
 	}
-	metrics := []string{"up-s", "rss-MiB", "show-ms", "reload-ms"}
+	metrics := []string{"up-s", "rss-MiB", "rss-2s-MiB", "show-ms", "show-cpu-ms", "reload-ms", "reload-cpu-ms"}
 	ref := map[string]float64{}
 	for _, name := range metrics {
 		ref[name] = median(results["upstream"][name])
@@ -56,7 +68,22 @@ func BenchmarkHub10kPeers(b *testing.B) {
 		}
 		b.Logf("N=%d, median of %d: %-13s %s", peers, reps, kind, strings.Join(line, ", "))
 	}
+	for _, mode := range []string{"tun", "netstack"} {
+		base := results["base-"+mode]
+		if base == nil {
+			continue
+		}
+		var line []string
+		for _, name := range metrics {
+			line = append(line, fmt.Sprintf("%s %.2fx", name, median(results["wgu-"+mode][name])/median(base[name])))
+		}
+		b.Logf("N=%d, median of %d: wgu-%s / base-%s: %s", peers, reps, mode, mode, strings.Join(line, ", "))
+	}
 }
+
+// scaleBaseEnv names a second wgu binary BenchmarkHub10kPeers measures
+// alongside the one under test.
+const scaleBaseEnv = "WGU_BENCH_BASE"
 
 // hubScaleRun does one rep of BenchmarkHub10kPeers for kind in a fresh lab.
 func hubScaleRun(b *testing.B, kind string, peers int, upstream string) map[string]float64 {
@@ -141,17 +168,25 @@ AllowedIPs = 10.100.0.0/16
 			return nil
 		}
 	default:
-		mode := strings.TrimPrefix(kind, "wgu-")
+		bin, mode := wguBinary(b), strings.TrimPrefix(kind, "wgu-")
+		if m, ok := strings.CutPrefix(kind, "base-"); ok {
+			bin, mode = os.Getenv(scaleBaseEnv), m
+		}
+		run := func(ctx context.Context, args ...string) (string, string, error) {
+			return hub.Run(ctx, append([]string{bin}, args...)...)
+		}
 		conf := writeConfig(b, dir, hubIf, wguHead+peerBlock(0))
 		start := time.Now()
-		mustWgu(ctx, b, hub, "up", "--mode", mode, "-c", conf)
+		if _, errOut, err := run(ctx, "up", "--mode", mode, "-c", conf); err != nil {
+			b.Fatalf("%s: up: %v\n%s", kind, err, errOut)
+		}
 		out["up-s"] = time.Since(start).Seconds()
-		defer wgu(context.Background(), b, hub, "down", hubIf)
+		defer run(context.Background(), "down", hubIf)
 		pid = daemonPID(ctx, b, hub, hubIf)
-		show = func() error { _, _, err := wgu(ctx, b, hub, "show", hubIf, "dump"); return err }
+		show = func() error { _, _, err := run(ctx, "show", hubIf, "dump"); return err }
 		reload = func() error {
 			writeConfig(b, dir, hubIf, wguHead+peerBlock(peers/2))
-			_, errOut, err := wgu(ctx, b, hub, "reload", hubIf)
+			_, errOut, err := run(ctx, "reload", hubIf)
 			if err != nil {
 				return fmt.Errorf("wgu reload: %v: %s", err, errOut)
 			}
@@ -166,20 +201,53 @@ AllowedIPs = 10.100.0.0/16
 		b.Fatal(err)
 	}
 	out["rss-MiB"] = rss
-	start := time.Now()
+	time.Sleep(2 * time.Second)
+	if out["rss-2s-MiB"], err = vmRSS(pid); err != nil {
+		b.Fatal(err)
+	}
+	start, cpu := time.Now(), processCPU(b, pid)
 	if err := show(); err != nil {
 		b.Fatalf("%s: show: %v", kind, err)
 	}
 	out["show-ms"] = float64(time.Since(start).Microseconds()) / 1000
-	start = time.Now()
+	out["show-cpu-ms"] = float64((processCPU(b, pid) - cpu).Microseconds()) / 1000
+	start, cpu = time.Now(), processCPU(b, pid)
 	if err := reload(); err != nil {
 		b.Fatalf("%s: %v", kind, err)
 	}
 	out["reload-ms"] = float64(time.Since(start).Microseconds()) / 1000
+	out["reload-cpu-ms"] = float64((processCPU(b, pid) - cpu).Microseconds()) / 1000
 	if err := spoke.Ping(ctx, hubAddr); err != nil {
 		b.Fatalf("%s: after the reload the spoke cannot reach the hub: %v", kind, err)
 	}
 	return out
+}
+
+// processCPU is the CPU time pid's threads have run, from the scheduler's
+// per-thread counters (nanoseconds, unlike /proc/PID/stat's ticks).
+func processCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		b.Fatalf("threads of %d: %v", pid, err)
+	}
+	var sum time.Duration
+	for _, path := range tasks {
+		text, err := os.ReadFile(path)
+		if err != nil {
+			continue // the thread exited
+		}
+		f := strings.Fields(string(text))
+		if len(f) == 0 {
+			continue
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			b.Fatalf("%s: %q: %v", path, text, err)
+		}
+		sum += time.Duration(ns)
+	}
+	return sum
 }
 
 // vmRSS is pid's resident set in MiB, from /proc/PID/status.

@@ -47,12 +47,15 @@ type Options struct {
 type Device struct {
 	stack  *stack.Stack
 	ep     *linkEndpoint
-	mtu    int
+	mtu    atomic.Int64 // SetMTU changes it while packets flow
 	log    *slog.Logger
 	events chan tun.Event
 	hasV4  bool
 	hasV6  bool
 	addrs  []netip.Prefix
+	// eventsMu orders SetMTU's event against Close closing events.
+	eventsMu     sync.Mutex
+	eventsClosed bool
 	// forwarding: the device routes between peers (Options.Forwarding).
 	forwarding bool
 	// forwarded counts the packets forwardDirect sent on.
@@ -90,14 +93,16 @@ func New(o Options) (*Device, error) {
 		HandleLocal:        true,
 	})
 	d := &Device{
-		stack:  s,
-		ep:     newLinkEndpoint(uint32(o.MTU), !o.Forwarding),
-		mtu:    o.MTU,
-		log:    log,
-		events: make(chan tun.Event, 1),
+		stack: s,
+		ep:    newLinkEndpoint(uint32(o.MTU), !o.Forwarding),
+		log:   log,
+		// EventUp, and room for one EventMTUUpdate (which covers any
+		// later one: wireguard-go reads MTU when it takes the event).
+		events: make(chan tun.Event, 2),
 
 		forwarding: o.Forwarding,
 	}
+	d.mtu.Store(int64(o.MTU))
 	fail := func(format string, args ...any) (*Device, error) {
 		d.Close()
 		return nil, fmt.Errorf("netstack: "+format, args...)
@@ -254,7 +259,29 @@ func (d *Device) File() *os.File { return nil }
 func (d *Device) Events() <-chan tun.Event { return d.events }
 
 // MTU is the tunnel MTU.
-func (d *Device) MTU() (int, error) { return d.mtu, nil }
+func (d *Device) MTU() (int, error) { return int(d.mtu.Load()), nil }
+
+// SetMTU changes the tunnel MTU while the device runs (to fit a path MTU
+// learned after start): the stack sizes its packets to it from now on (a
+// TCP connection takes its MSS from it when it starts), and wireguard-go
+// is told with EventMTUUpdate.
+func (d *Device) SetMTU(mtu int) error {
+	if mtu < 576 || mtu > 65535 {
+		return fmt.Errorf("netstack: MTU %d out of range 576-65535", mtu)
+	}
+	d.eventsMu.Lock()
+	defer d.eventsMu.Unlock()
+	if d.eventsClosed {
+		return ErrClosed
+	}
+	d.mtu.Store(int64(mtu))
+	d.ep.SetMTU(uint32(mtu))
+	select {
+	case d.events <- tun.EventMTUUpdate:
+	default: // an update not yet taken reads the new MTU too
+	}
+	return nil
+}
 
 // BatchSize is how many packets Read and Write move per call.
 func (d *Device) BatchSize() int { return 128 }
@@ -384,7 +411,10 @@ func (d *Device) Close() error {
 			d.cursor.release()
 		}
 		d.readMu.Unlock()
+		d.eventsMu.Lock()
+		d.eventsClosed = true
 		close(d.events)
+		d.eventsMu.Unlock()
 	})
 	return nil
 }

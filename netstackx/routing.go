@@ -46,7 +46,7 @@ func (d *Device) expireLastHop(pkt []byte) {
 // 2, within the MTU. Everything else (packets for us, TTL expiry, broadcast, link-local, too big) still goes to
 // gVisor, which answers with the right ICMP error or drops it as a router must.
 func (d *Device) forwardDirect(pkt []byte) bool {
-	if len(pkt) < header.IPv4MinimumSize || pkt[0]>>4 != 4 || len(pkt) > d.mtu {
+	if len(pkt) < header.IPv4MinimumSize || pkt[0]>>4 != 4 || len(pkt) > int(d.mtu.Load()) {
 		return false
 	}
 	ip := header.IPv4(pkt)

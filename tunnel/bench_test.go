@@ -17,7 +17,7 @@ func benchConfig(b *testing.B, peers int) string {
 	b.Helper()
 	k, _ := config.GeneratePrivateKey()
 	var s strings.Builder
-	s.WriteString("[Interface]\nPrivateKey = " + k.String() + "\nAddress = 10.0.0.1/16\nListenPort = 51820\n")
+	s.WriteString("[Interface]\nPrivateKey = " + k.Reveal().String() + "\nAddress = 10.0.0.1/16\nListenPort = 51820\n")
 	for i := 0; i < peers; i++ {
 		pk, _ := config.GeneratePrivateKey()
 		s.WriteString("\n[Peer]\nPublicKey = " + pk.PublicKey().String() + "\n")

@@ -11,7 +11,6 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/wgu-project/wgu/internal/hostcfg"
-	"github.com/wgu-project/wgu/internal/pathmtu"
 	"github.com/wgu-project/wgu/netstackx"
 	"github.com/wgu-project/wgu/tunnel/config"
 )
@@ -20,7 +19,7 @@ import (
 func createNetstack(cfg *config.Config, forwarding bool, log *slog.Logger) (*netstackx.Device, error) {
 	mtu := cfg.Interface.MTU
 	if mtu == 0 {
-		mtu = pathmtu.Fit(log, hostcfg.DefaultMTU, pathmtu.LiteralEndpoints(cfg))
+		mtu = hostcfg.DefaultMTU // until the path MTU probes answer (startPathMTU)
 	}
 	if len(cfg.Interface.Addresses) == 0 {
 		return nil, fmt.Errorf("%w: netstack mode needs an Address in [Interface]", config.ErrInvalidConfig)

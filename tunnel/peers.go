@@ -30,13 +30,14 @@ func (t *Tunnel) SetPeer(ctx context.Context, p config.Peer) error {
 		return fmt.Errorf("%w: peer %s is the interface's own key", config.ErrInvalidConfig, p.PublicKey)
 	}
 	var b strings.Builder
-	if err := config.WritePeerUAPI(ctx, t.opts.resolver, &b, p); err != nil {
+	if _, err := config.WritePeerUAPI(ctx, t.opts.resolver, &b, p); err != nil {
 		return err
 	}
 	// A peer added earlier with a preshared key keeps it unless told.
 	if p.PresharedKey.IsZero() {
 		b.WriteString("preshared_key=" + config.Key{}.Hex() + "\n")
 	}
+	t.peersTouched.Store(true)
 	if err := t.dev.IpcSet(b.String()); err != nil {
 		return fmt.Errorf("setting peer %s: %w", p.PublicKey, err)
 	}
@@ -52,6 +53,7 @@ func (t *Tunnel) RemovePeer(pub config.Key) error {
 	if t.dev.LookupPeer(device.NoisePublicKey(pub)) == nil {
 		return fmt.Errorf("removing peer %s: %w", pub, ErrNoPeer)
 	}
+	t.peersTouched.Store(true)
 	if err := t.dev.IpcSet("public_key=" + pub.Hex() + "\nremove=true\n"); err != nil {
 		return fmt.Errorf("removing peer %s: %w", pub, err)
 	}

@@ -7,10 +7,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wgu-project/wgu/internal/rundir"
 	"github.com/wgu-project/wgu/tunnel/config"
 	"github.com/wgu-project/wgu/tunnel/uapi"
 )
@@ -204,4 +206,67 @@ func TestReloadUAPI(t *testing.T) {
 	if body, _, _ := reloadUAPI(context.Background(), &fakeResolver{}, next, next, []config.Key{pa, pb}); body != "" {
 		t.Errorf("no-op reload sends %q", body)
 	}
+}
+
+// Reload lists the device's peers only when something besides Up and Reload
+// may have changed them; whatever changed them, Reload brings the device
+// back to the config: peers added at run time go, peers removed at run time
+// come back.
+func TestReloadAfterRunTimeChanges(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "run") // Up makes it 0700
+	cfg := oneNetstackConfig(t)
+	tun, err := Up(ctx, cfg, WithMode(ModeNetstack), WithUAPISocket(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Close()
+	sock := rundir.SocketPath(dir, cfg.Name)
+	p := cfg.Peers[0]
+	keepalive := uint16(0)
+	reload := func(step string) {
+		t.Helper()
+		keepalive++
+		next := *cfg
+		next.Peers = []config.Peer{p}
+		next.Peers[0].PersistentKeepalive = keepalive
+		if err := tun.Reload(ctx, &next); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		st, err := tun.Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Peers) != 1 || st.Peers[0].PublicKey != p.PublicKey || st.Peers[0].PersistentKeepalive != keepalive {
+			t.Fatalf("%s: after the reload the device has %+v, want only %s with keepalive %d", step, st.Peers, p.PublicKey, keepalive)
+		}
+		if tun.peersTouched.Load() {
+			t.Fatalf("%s: the device still counts as changed after a reload", step)
+		}
+	}
+	other := func() config.Key { k, _ := config.GeneratePrivateKey(); return k.PublicKey() }
+
+	reload("nothing changed at run time")
+	if _, err := uapi.Get(ctx, sock); err != nil {
+		t.Fatal(err)
+	}
+	if tun.peersTouched.Load() {
+		t.Fatal("a UAPI get counts as a change of peers")
+	}
+	if err := uapi.Set(ctx, sock, "public_key="+other().Hex()+"\nallowed_ip=10.0.0.7/32\n"); err != nil {
+		t.Fatal(err)
+	}
+	reload("a peer added through the UAPI socket")
+	if err := uapi.Set(ctx, sock, "public_key="+p.PublicKey.Hex()+"\nremove=true\n"); err != nil {
+		t.Fatal(err)
+	}
+	reload("the peer removed through the UAPI socket")
+	if err := tun.SetPeer(ctx, config.Peer{PublicKey: other()}); err != nil {
+		t.Fatal(err)
+	}
+	reload("a peer added by SetPeer")
+	if err := tun.RemovePeer(p.PublicKey); err != nil {
+		t.Fatal(err)
+	}
+	reload("the peer removed by RemovePeer")
 }

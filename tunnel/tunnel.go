@@ -21,6 +21,7 @@ import (
 
 	"github.com/wgu-project/wgu/internal/daemon"
 	"github.com/wgu-project/wgu/internal/hostcfg"
+	"github.com/wgu-project/wgu/internal/pathmtu"
 	"github.com/wgu-project/wgu/internal/rundir"
 	"github.com/wgu-project/wgu/netstackx"
 	"github.com/wgu-project/wgu/netstackx/udpbind"
@@ -68,6 +69,8 @@ type options struct {
 	loader     func() (*config.Config, error)
 	refresh    endpointRefresh
 	newBind    func() conn.Bind // nil: udpbind.New; tests compare wireguard-go's
+	// probePathMTU: tests substitute the path MTU probe (nil: the real one).
+	probePathMTU pathmtu.Prober
 }
 
 // WithLogger sends the tunnel's logs (wireguard-go's included) to l.
@@ -122,6 +125,7 @@ type Tunnel struct {
 
 	tdev tun.Device
 	ns   *netstackx.Device // netstack mode only
+	bind conn.Bind
 	dev  *device.Device
 	host *hostcfg.State // TUN mode: what was changed on the host
 	uapi *uapi.Server   // nil without WithUAPISocket
@@ -130,9 +134,18 @@ type Tunnel struct {
 
 	ddns ddnsRunner // re-resolves host-name endpoints
 
+	// stopPathMTU stops the path MTU probes startPathMTU began; nil if none.
+	stopPathMTU func()
+
 	// prev is what a crashed predecessor left on the host, until Up has
 	// taken over what it wants and undone the rest.
 	prev *hostcfg.State
+
+	// peersTouched is set when something other than Up and Reload may
+	// have changed the device's peers (the UAPI socket's set requests,
+	// SetPeer, RemovePeer, a Reload that failed half-way): until then they
+	// are exactly the config's, and Reload need not list them.
+	peersTouched atomic.Bool
 
 	// hooksByCaller is set when `wgu down` runs PreDown and PostDown
 	// itself, so that Down does not run them again.
@@ -178,7 +191,7 @@ func Up(ctx context.Context, cfg *config.Config, opts ...UpOption) (_ *Tunnel, e
 	}
 
 	// Resolve endpoints before touching anything: a bad name fails early.
-	uapiText, err := cfg.UAPISet(ctx, o.resolver)
+	uapiText, endpoints, err := cfg.UAPISetEndpoints(ctx, o.resolver)
 	if err != nil {
 		t.closeUnused()
 		return nil, err
@@ -214,7 +227,7 @@ func Up(ctx context.Context, cfg *config.Config, opts ...UpOption) (_ *Tunnel, e
 		return nil, fmt.Errorf("configuring device: %w", err)
 	}
 	if t.mode == ModeTUN && !o.userspace.noHost {
-		if err := t.configureHost(ctx); err != nil {
+		if err := t.configureHost(ctx, endpoints); err != nil {
 			return nil, err
 		}
 	}
@@ -232,7 +245,7 @@ func Up(ctx context.Context, cfg *config.Config, opts ...UpOption) (_ *Tunnel, e
 		// Taken since checkListenPort looked: wireguard-go fell back to a
 		// random port.
 		if want := cfg.Interface.ListenPort; want != 0 {
-			if st, err := t.Status(); err == nil && st.ListenPort != want {
+			if got, err := t.listenPort(); err == nil && got != want {
 				return nil, listenPortInUse(o.configPath, want)
 			}
 		}
@@ -246,7 +259,7 @@ func Up(ctx context.Context, cfg *config.Config, opts ...UpOption) (_ *Tunnel, e
 		}
 	}
 	if o.runDir != "" {
-		if t.uapi, err = uapi.Listen(o.runDir, cfg.Name, t.dev, log); err != nil {
+		if t.uapi, err = uapi.Listen(o.runDir, cfg.Name, t.dev, &t.peersTouched, log); err != nil {
 			return nil, err
 		}
 		if t.ctl, err = daemon.ListenControl(o.runDir, cfg.Name, t.handleControl, log); err != nil {
@@ -260,6 +273,7 @@ func Up(ctx context.Context, cfg *config.Config, opts ...UpOption) (_ *Tunnel, e
 		return nil, err
 	}
 	t.startDDNS()
+	t.startPathMTU(endpoints)
 	go func() {
 		// wireguard-go closes the device when its TUN goes away (e.g. `ip link del`).
 		select {
@@ -310,30 +324,45 @@ func (t *Tunnel) openDevice() error {
 	if t.opts.newBind != nil {
 		newBind = t.opts.newBind
 	}
-	t.dev = device.NewDevice(t.tdev, newBind(), wgLogger(t.log))
+	t.bind = newBind()
+	t.dev = device.NewDevice(t.tdev, t.bind, wgLogger(t.log))
 	return nil
 }
 
-func (t *Tunnel) configureHost(ctx context.Context) error {
+// listenPort is the UDP port the device listens on: asked of the bind
+// when it can tell, else read from the device's state (which lists every
+// peer: costly on a hub).
+func (t *Tunnel) listenPort() (uint16, error) {
+	if b, ok := t.bind.(interface{ LocalPort() uint16 }); ok {
+		return b.LocalPort(), nil
+	}
+	st, err := t.Status()
+	if err != nil {
+		return 0, err
+	}
+	return st.ListenPort, nil
+}
+
+// configureHost sets the TUN up on the host; endpoints are the peers'
+// endpoints as resolved for the device.
+func (t *Tunnel) configureHost(ctx context.Context, endpoints []netip.AddrPort) error {
 	name, err := t.tdev.Name()
 	if err != nil {
 		return fmt.Errorf("reading TUN name: %w", err)
 	}
-	var endpoints []netip.Addr
-	var probes []netip.AddrPort
-	if st, err := t.Status(); err == nil {
-		for _, p := range st.Peers {
-			if a, err := netip.ParseAddr(p.Endpoint.Host); err == nil {
-				endpoints = append(endpoints, a)
-				probes = append(probes, netip.AddrPortFrom(a, p.Endpoint.Port))
-			}
+	// One route lookup per address, however many peers share it.
+	var addrs []netip.Addr
+	seen := map[netip.Addr]bool{}
+	for _, ep := range endpoints {
+		if !seen[ep.Addr()] {
+			seen[ep.Addr()] = true
+			addrs = append(addrs, ep.Addr())
 		}
 	}
 	t.host, err = hostcfg.Configure(ctx, t.log, hostcfg.Params{
 		Interface:     name,
 		Config:        t.cfg,
-		EndpointAddrs: endpoints,
-		PathMTUProbes: probes,
+		EndpointAddrs: addrs,
 		KillSwitch:    t.opts.runDir != "",
 		Previous:      t.prev,
 		SetFwMark: func(mark uint32) error {
@@ -427,6 +456,9 @@ func (t *Tunnel) teardown() error {
 	var errs []error
 	t.closeUnused()
 	t.stopDDNS()
+	if t.stopPathMTU != nil {
+		t.stopPathMTU() // before the link it would change goes
+	}
 	if t.uapi != nil {
 		t.uapi.Close()
 	}

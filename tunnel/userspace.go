@@ -93,7 +93,7 @@ func (t *Tunnel) openTUN() (tun.Device, error) {
 // socket with a path, watches that file.
 func (t *Tunnel) serveUserspaceUAPI() error {
 	ln := t.opts.userspace.uapi
-	s := uapi.Serve(ln, t.dev, t.log, true)
+	s := uapi.Serve(ln, t.dev, &t.peersTouched, t.log, true)
 	t.uapi = s
 	addr, ok := ln.Addr().(*net.UnixAddr)
 	if !ok || addr.Name == "" || addr.Name[0] == '@' {

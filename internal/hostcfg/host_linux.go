@@ -9,7 +9,6 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
-	"github.com/wgu-project/wgu/internal/pathmtu"
 	"golang.org/x/sys/unix"
 )
 
@@ -138,7 +137,7 @@ func netlinkAddr(a netip.Prefix) *netlink.Addr {
 func (s *State) setMTUAndUp(log *slog.Logger, link netlink.Link, p Params) error {
 	mtu := p.Config.Interface.MTU
 	if mtu == 0 {
-		mtu = pathmtu.Fit(log, autoMTU(log, p.EndpointAddrs), p.PathMTUProbes)
+		mtu = autoMTU(log, p.EndpointAddrs)
 	}
 	if old := link.Attrs().MTU; old != mtu {
 		log.Info("setting MTU", "mtu", mtu, "dev", s.Link)
@@ -153,6 +152,26 @@ func (s *State) setMTUAndUp(log *slog.Logger, link netlink.Link, p Params) error
 			return fmt.Errorf("setting %s up: %w", s.Link, err)
 		}
 		s.BroughtUp = true
+	}
+	return nil
+}
+
+// LowerMTU sets the link's MTU to mtu, once it runs, keeping the MTU
+// from before Configure (or from now) for Undo to restore.
+func (s *State) LowerMTU(mtu int) error {
+	link, err := netlink.LinkByName(s.Link)
+	if err != nil {
+		return fmt.Errorf("finding link %s: %w", s.Link, err)
+	}
+	if link.Attrs().Index != s.LinkIndex {
+		return fmt.Errorf("link %s was replaced", s.Link)
+	}
+	old := link.Attrs().MTU
+	if err := netlink.LinkSetMTU(link, mtu); err != nil {
+		return fmt.Errorf("setting MTU %d on %s: %w", mtu, s.Link, err)
+	}
+	if s.MTUBefore == 0 {
+		s.MTUBefore = old
 	}
 	return nil
 }

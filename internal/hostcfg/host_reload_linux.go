@@ -121,18 +121,23 @@ func (s *State) syncRoutes(log *slog.Logger, link netlink.Link, cfg *config.Conf
 			routed[r.Dst] = true
 		}
 	}
-	// One listing after the removals serves every prefix (see addRoutes).
+	var add []netip.Prefix
+	for _, pfx := range want {
+		if !routed[pfx] {
+			add = append(add, pfx)
+		}
+	}
+	// One listing after the removals serves every prefix (see addRoutes),
+	// and none is needed when nothing is to be added: a hub's link has
+	// thousands of routes to list.
 	var have *linkRoutes
-	if auto {
+	if auto && len(add) > 0 {
 		var err error
 		if have, err = listLinkRoutes(link); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
 	}
-	for _, pfx := range want {
-		if routed[pfx] {
-			continue
-		}
+	for _, pfx := range add {
 		if auto && have.covers(pfx) {
 			continue
 		}

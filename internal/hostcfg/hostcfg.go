@@ -20,11 +20,9 @@ type Params struct {
 	Interface string         // the TUN link name
 	Config    *config.Config // Address, MTU, DNS, Table and the peers' AllowedIPs
 	// EndpointAddrs are the peers' resolved endpoints: the MTU is derived
-	// from the routes towards them when Config sets none.
+	// from the routes towards them when Config sets none (and lowered
+	// later if the path further on needs it: see tunnel's startPathMTU).
 	EndpointAddrs []netip.Addr
-	// PathMTUProbes are the endpoints with their ports: when Config sets no
-	// MTU, the path towards each is probed and the MTU lowered to fit.
-	PathMTUProbes []netip.AddrPort
 	// SetFwMark sets the device's fwmark; it is called when a default route
 	// needs policy routing and the config set no FwMark.
 	SetFwMark func(uint32) error

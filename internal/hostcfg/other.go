@@ -23,6 +23,11 @@ func (s *State) Reconfigure(ctx context.Context, log *slog.Logger, p Params) err
 	return fmt.Errorf("reconfiguring the host around %s: %w", p.Interface, errors.ErrUnsupported)
 }
 
+// LowerMTU needs Linux, as Configure does.
+func (s *State) LowerMTU(mtu int) error {
+	return fmt.Errorf("setting MTU %d on %s: %w", mtu, s.Link, errors.ErrUnsupported)
+}
+
 // Validate refuses a recorded state: none is ever written off Linux.
 func (s *State) Validate(name string) error {
 	return fmt.Errorf("host state of %s: %w", name, errors.ErrUnsupported)

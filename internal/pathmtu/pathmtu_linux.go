@@ -1,6 +1,7 @@
 package pathmtu
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -13,20 +14,28 @@ import (
 
 // Probe sends up to attempts DF-set UDP datagrams of size bytes (IP header
 // included) to dst and returns the kernel's path MTU for dst afterwards,
-// waiting wait after each for an ICMP answer. A local link that is too
-// small fails the send with EMSGSIZE; a router further on answers with
-// ICMP "fragmentation needed", which lowers the kernel's cached path MTU.
-// It returns as soon as the path MTU is known to be below size. A path
-// that drops big packets silently (an ICMP black hole) is not seen.
+// waiting up to wait after each for an ICMP answer. A local link that is
+// too small fails the send with EMSGSIZE; a router further on answers with
+// ICMP "fragmentation needed", which lowers the kernel's cached path MTU
+// (and ends the wait: the connected socket reports it). It returns as soon
+// as the path MTU is known to be below size. A path that drops big packets
+// silently (an ICMP black hole) is not seen.
 //
 // The datagrams carry zeros: sent to a WireGuard port, they are dropped as
 // malformed messages.
 func Probe(dst netip.AddrPort, size, attempts int, wait time.Duration) (int, error) {
+	return ProbeContext(context.Background(), dst, size, attempts, wait)
+}
+
+// ProbeContext is Probe, ending early with ctx.Err() when ctx is done.
+func ProbeContext(ctx context.Context, dst netip.AddrPort, size, attempts int, wait time.Duration) (int, error) {
 	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
+	defer stop()
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return 0, err
@@ -50,6 +59,7 @@ func Probe(dst netip.AddrPort, size, attempts int, wait time.Duration) (int, err
 		return m, gerr
 	}
 	payload := make([]byte, max(size-hdr, 0))
+	var reply [1]byte
 	for i := 0; i < attempts; i++ {
 		if m, err := pmtu(); err == nil && m < size {
 			return m, nil
@@ -61,7 +71,20 @@ func Probe(dst netip.AddrPort, size, attempts int, wait time.Duration) (int, err
 		case err != nil && !errors.Is(err, syscall.ECONNREFUSED):
 			return 0, err
 		}
-		time.Sleep(wait)
+		// Wait for an answer: ICMP "fragmentation needed" (EMSGSIZE) or
+		// "port unreachable" (ECONNREFUSED: the datagram got through) end
+		// the read early; silence lasts until the deadline.
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		c.SetReadDeadline(time.Now().Add(wait))
+		_, err = c.Read(reply[:])
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			break
+		}
 	}
 	return pmtu()
 }

@@ -143,6 +143,18 @@ func setOptions(fd int, is6 bool) error {
 	return nil
 }
 
+// LocalPort is the UDP port the Bind listens on; 0 while it is closed.
+func (b *Bind) LocalPort() uint16 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, s := range []*socket{b.v4, b.v6} {
+		if s != nil {
+			return s.conn.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+		}
+	}
+	return 0
+}
+
 // Close closes both sockets; the receive functions then return net.ErrClosed.
 func (b *Bind) Close() error {
 	b.mu.Lock()

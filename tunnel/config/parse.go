@@ -1,12 +1,13 @@
 package config
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,12 +31,11 @@ func LoadConfig(path string) (*Config, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", path, errConfigFileName)
 	}
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path) // sized from the file's length in one go
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	defer f.Close()
-	cfg, err := ParseConfig(path, f)
+	cfg, err := ParseConfig(path, bytes.NewReader(b))
 	if err != nil {
 		return nil, err
 	}
@@ -77,28 +77,42 @@ type parser struct {
 	peerAllowed  [][]int  // line of each peer's AllowedIPs entries
 	allowedNames []string // each peer's AllowedIPs key as written
 	serviceSeen  []map[string]bool
+
+	// norms caches normalizeName of the keys as written: a hub's file
+	// spells the same few keys thousands of times.
+	norms map[string]string
 }
 
 func parseConfig(file string, r io.Reader) (*Config, []sourceLine, error) {
 	p := &parser{file: file, cfg: &Config{}}
-	br := bufio.NewReader(r)
-	for lineNo := 1; ; lineNo++ {
-		text, readErr := br.ReadString('\n')
-		if readErr != nil && !errors.Is(readErr, io.EOF) {
-			return nil, nil, fmt.Errorf("reading %s: %w", displayFile(file), readErr)
-		}
-		if text == "" && readErr != nil {
-			break
-		}
-		text = strings.TrimSuffix(text, "\n")
+	// One read and lines cut from it, rather than a string per line: a
+	// hub's file has tens of thousands of lines, and a reload reads it all.
+	var buf bytes.Buffer
+	if l, ok := r.(interface{ Len() int }); ok {
+		buf.Grow(l.Len())
+	}
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %w", displayFile(file), err)
+	}
+	rest := buf.String()
+	p.lines = make([]sourceLine, 0, strings.Count(rest, "\n")+1)
+	// Room for every section the file may have, so that a hub's peers
+	// are not copied again and again as they are appended.
+	sections := strings.Count(rest, "\n[") + 1
+	p.cfg.Peers = make([]Peer, 0, sections)
+	p.peerLines = make([]int, 0, sections)
+	p.peerKeyLines = make([]int, 0, sections)
+	p.peerKeyNames = make([]string, 0, sections)
+	p.peerAllowed = make([][]int, 0, sections)
+	p.allowedNames = make([]string, 0, sections)
+	for lineNo := 1; rest != ""; lineNo++ {
+		text, after, _ := strings.Cut(rest, "\n")
+		rest = after
 		wgLine, err := p.line(lineNo, text)
 		if err != nil {
 			return nil, nil, err
 		}
 		p.lines = append(p.lines, sourceLine{text: text, wgLine: wgLine})
-		if readErr != nil {
-			break
-		}
 	}
 	if err := p.finish(); err != nil {
 		return nil, nil, err
@@ -137,12 +151,19 @@ func (p *parser) line(n int, raw string) (bool, error) {
 	if key == "" {
 		return false, p.errorf(n, "", "%q has no key before '=' (expected KEY = VALUE)", hideKeys(trimmed))
 	}
-	if hidden := hideKeys(key); hidden != key {
+	if len(key) >= keyLikeRun && hideKeys(key) != key {
 		// A key's own '=' padding made this look like KEY = VALUE ("PrivateKey: <key>", a key alone): the "key"
 		// is a secret, and errors quote keys.
-		return false, p.errorf(n, "", "%q is not a KEY = VALUE line", hidden)
+		return false, p.errorf(n, "", "%q is not a KEY = VALUE line", hideKeys(key))
 	}
-	norm := NormalizeName(key)
+	norm, ok := p.norms[key]
+	if !ok {
+		norm = NormalizeName(key)
+		if p.norms == nil {
+			p.norms = map[string]string{}
+		}
+		p.norms[key] = norm
+	}
 	if isHookKey(norm) {
 		// Hooks are shell code: wg-quick keeps their '#'.
 		_, after, _ := strings.Cut(raw, "=")
@@ -417,13 +438,19 @@ func (p *parser) finish() error {
 			return err
 		}
 	}
-	src := &configSource{file: p.file}
+	src := &configSource{file: p.file, peers: make([]peerSource, 0, len(p.cfg.Peers))}
 	for i, peer := range p.cfg.Peers {
 		src.peers = append(src.peers, peerSource{key: peer.PublicKey, line: p.peerLines[i],
 			keyLine: p.peerKeyLines[i], keyName: p.peerKeyNames[i],
 			allowedLines: p.peerAllowed[i], allowedName: p.allowedNames[i]})
 	}
 	p.cfg.src = src
+	// No spare room left from the estimate: a caller appending to Peers
+	// gets a copy of its own (and no peers is nil, as before).
+	p.cfg.Peers = slices.Clip(p.cfg.Peers)
+	if len(p.cfg.Peers) == 0 {
+		p.cfg.Peers = nil
+	}
 	return nil
 }
 
@@ -573,17 +600,19 @@ func parseTable(v string) (string, error) {
 // ParsePrefix parses ADDRESS[/BITS]; no /BITS means a single address. Host
 // bits are kept as written: wg only warns about them.
 func ParsePrefix(v string) (netip.Prefix, error) {
-	bad := fmt.Errorf("%q is not a valid IP prefix (expected ADDRESS[/BITS], e.g. 10.0.0.0/24)", v)
+	bad := func() error {
+		return fmt.Errorf("%q is not a valid IP prefix (expected ADDRESS[/BITS], e.g. 10.0.0.0/24)", v)
+	}
 	if strings.Contains(v, "/") {
 		pfx, err := netip.ParsePrefix(v)
 		if err != nil {
-			return netip.Prefix{}, bad
+			return netip.Prefix{}, bad()
 		}
 		return pfx, nil
 	}
 	addr, err := netip.ParseAddr(v)
 	if err != nil || addr.Zone() != "" {
-		return netip.Prefix{}, bad
+		return netip.Prefix{}, bad()
 	}
 	return netip.PrefixFrom(addr, addr.BitLen()), nil
 }

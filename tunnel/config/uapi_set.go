@@ -14,7 +14,7 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
-// ErrNoAddress is returned when a name resolves to nothing.
+// errNoAddress is returned when a name resolves to nothing.
 var ErrNoAddress = errors.New("no address found")
 
 // ResolveEndpoint returns e as an IP:port. An IP literal (with any %zone) needs
@@ -42,7 +42,24 @@ func ResolveEndpoint(ctx context.Context, r Resolver, e Endpoint) (netip.AddrPor
 // fields always, replace_peers, and per peer replace_allowed_ips. Host names
 // are resolved with r.
 func (c *Config) UAPISet(ctx context.Context, r Resolver) (string, error) {
+	text, _, err := c.UAPISetEndpoints(ctx, r)
+	return text, err
+}
+
+// UAPISetEndpoints is UAPISet, also returning the peers' endpoints as
+// resolved (Up needs them for the MTU, and need not ask the device).
+func (c *Config) UAPISetEndpoints(ctx context.Context, r Resolver) (string, []netip.AddrPort, error) {
 	var b strings.Builder
+	// About what it takes, so that a hub's text is not copied again and
+	// again as it grows.
+	size := 256
+	for _, p := range c.Peers {
+		size += 128 + 48*len(p.AllowedIPs)
+		if !p.Endpoint.IsZero() {
+			size += 64
+		}
+	}
+	b.Grow(size)
 	line := func(key, value string) {
 		b.WriteString(key)
 		b.WriteByte('=')
@@ -53,16 +70,22 @@ func (c *Config) UAPISet(ctx context.Context, r Resolver) (string, error) {
 	line("listen_port", strconv.FormatUint(uint64(c.Interface.ListenPort), 10))
 	line("fwmark", strconv.FormatUint(uint64(c.Interface.FwMark), 10))
 	line("replace_peers", "true")
+	var endpoints []netip.AddrPort
 	for _, p := range c.Peers {
-		if err := WritePeerUAPI(ctx, r, &b, p); err != nil {
-			return "", err
+		ep, err := WritePeerUAPI(ctx, r, &b, p)
+		if err != nil {
+			return "", nil, err
+		}
+		if ep.IsValid() {
+			endpoints = append(endpoints, ep)
 		}
 	}
-	return b.String(), nil
+	return b.String(), endpoints, nil
 }
 
-// WritePeerUAPI renders one peer's set lines, replacing its allowed IPs.
-func WritePeerUAPI(ctx context.Context, r Resolver, b *strings.Builder, p Peer) error {
+// WritePeerUAPI renders one peer's set lines, replacing its allowed IPs,
+// and returns its endpoint as resolved (none: the zero AddrPort).
+func WritePeerUAPI(ctx context.Context, r Resolver, b *strings.Builder, p Peer) (netip.AddrPort, error) {
 	line := func(key, value string) {
 		b.WriteString(key)
 		b.WriteByte('=')
@@ -73,10 +96,11 @@ func WritePeerUAPI(ctx context.Context, r Resolver, b *strings.Builder, p Peer) 
 	if !p.PresharedKey.IsZero() {
 		line("preshared_key", p.PresharedKey.Reveal().Hex())
 	}
+	var ap netip.AddrPort
 	if !p.Endpoint.IsZero() {
-		ap, err := ResolveEndpoint(ctx, r, p.Endpoint)
-		if err != nil {
-			return fmt.Errorf("peer %s: endpoint %s: %w", p.PublicKey, p.Endpoint, err)
+		var err error
+		if ap, err = ResolveEndpoint(ctx, r, p.Endpoint); err != nil {
+			return ap, fmt.Errorf("peer %s: endpoint %s: %w", p.PublicKey, p.Endpoint, err)
 		}
 		line("endpoint", ap.String())
 	}
@@ -85,5 +109,5 @@ func WritePeerUAPI(ctx context.Context, r Resolver, b *strings.Builder, p Peer) 
 	for _, pfx := range p.AllowedIPs {
 		line("allowed_ip", pfx.String())
 	}
-	return nil
+	return ap, nil
 }

@@ -13,7 +13,7 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 )
 
-// Server serves wireguard's cross-platform UAPI protocol on a unix
+// uapiServer serves wireguard's cross-platform UAPI protocol on a unix
 // socket, so wireguard-tools' wg works on a wgu interface unchanged.
 type Server struct {
 	ln net.Listener
@@ -28,23 +28,25 @@ type Server struct {
 	conns map[net.Conn]struct{}
 }
 
-// Listen listens on dir/name.sock (mode 0600) and hands every
-// connection to the device.
-func Listen(dir, name string, dev *device.Device, log *slog.Logger) (*Server, error) {
+// listenUAPI listens on dir/name.sock (mode 0600) and hands every
+// connection to the device; a client sending anything but get requests
+// sets touched.
+func Listen(dir, name string, dev *device.Device, touched *atomic.Bool, log *slog.Logger) (*Server, error) {
 	path := rundir.SocketPath(dir, name)
 	ln, err := rundir.ListenPrivate(path, "UAPI socket")
 	if err != nil {
 		return nil, err
 	}
 	log.Debug("UAPI socket listening", "path", path)
-	return Serve(ln, dev, log, false), nil
+	return Serve(ln, dev, touched, log, false), nil
 }
 
-// Serve hands every connection accepted on ln to the device until
+// serveUAPI hands every connection accepted on ln to the device until
 // Close. The server owns ln from now on. With failIsLost, a listener that
 // fails for good closes lost() (wireguard-go exits then); without, the
-// tunnel runs on without its socket, as before.
-func Serve(ln net.Listener, dev *device.Device, log *slog.Logger, failIsLost bool) *Server {
+// tunnel runs on without its socket, as before. A client sending anything
+// but get requests sets touched.
+func Serve(ln net.Listener, dev *device.Device, touched *atomic.Bool, log *slog.Logger, failIsLost bool) *Server {
 	s := &Server{ln: ln, conns: map[net.Conn]struct{}{}, lostCh: make(chan struct{})}
 	s.wg.Add(1)
 	go func() {
@@ -79,11 +81,39 @@ func Serve(ln net.Listener, dev *device.Device, log *slog.Logger, failIsLost boo
 			go func() {
 				defer s.wg.Done()
 				defer s.untrack(c)
-				dev.IpcHandle(c)
+				dev.IpcHandle(&setWatch{Conn: c, touched: touched})
 			}()
 		}
 	}()
 	return s
+}
+
+// getRequest is the one UAPI request that changes nothing.
+const getRequest = "get=1\n\n"
+
+// setWatch is a UAPI connection that sets touched once its client sends
+// anything but get requests: a set (or something the device will refuse)
+// may change the peers behind the config's back.
+type setWatch struct {
+	net.Conn
+	touched *atomic.Bool
+	pos     int // how much of getRequest the stream has matched; -1 once it did not
+}
+
+func (c *setWatch) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	for _, b := range p[:n] {
+		if c.pos < 0 {
+			break
+		}
+		if b != getRequest[c.pos] {
+			c.pos = -1
+			c.touched.Store(true)
+			break
+		}
+		c.pos = (c.pos + 1) % len(getRequest)
+	}
+	return n, err
 }
 
 // Lost is closed when the socket stops working while the tunnel runs: its
