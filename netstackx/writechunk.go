@@ -40,11 +40,14 @@ func writeChunk(mtu int, v6 bool) int {
 	return maxSegmentPayload / mss * mss
 }
 
-// stackConn is a TCP connection on the netstack that tells the relay its
-// write size (see pipe).
+// stackConn is a TCP connection on the netstack that tells a relay its
+// write size.
 type stackConn struct {
 	*gonet.TCPConn
 	chunk int
 }
 
-func (c *stackConn) writeChunk() int { return c.chunk }
+// WriteChunk is the size writes into the connection should take to leave
+// the tunnel in full segments of whole packets (the services' relays use
+// it).
+func (c *stackConn) WriteChunk() int { return c.chunk }
