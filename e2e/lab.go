@@ -312,7 +312,7 @@ func (l *Lab) Close() {
 		p.kill()
 	}
 	for _, n := range namespaces {
-		// Daemons (wgu up detaches with setsid) escape our process
+		// Daemons (wgu up detaches into a process group of its own) escape our process
 		// groups but not their namespace.
 		killNetnsPIDs(ctx, n.Name)
 		if err := run(ctx, "ip", "netns", "del", n.Name); err != nil {

@@ -179,8 +179,11 @@ func (e *linkEndpoint) IsAttached() bool {
 // cuts them into packets (gso.go).
 func (e *linkEndpoint) SupportedGSO() stack.SupportedGSO { return stack.HostGSOSupported }
 
+// gsoMaxSize is the largest segment TCP may hand down.
+const gsoMaxSize = 1 << 16
+
 // GSOMaxSize is the largest segment TCP may hand down.
-func (e *linkEndpoint) GSOMaxSize() uint32 { return 1 << 16 }
+func (e *linkEndpoint) GSOMaxSize() uint32 { return gsoMaxSize }
 
 func (e *linkEndpoint) Wait()                                   {}
 func (e *linkEndpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }

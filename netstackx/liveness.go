@@ -9,6 +9,7 @@ import (
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/waiter"
 )
@@ -78,7 +79,7 @@ func (d *Device) dialTCP(ctx context.Context, addr tcpip.FullAddress, proto tcpi
 		return nil, &net.OpError{Op: "connect", Net: "tcp",
 			Addr: &net.TCPAddr{IP: net.IP(addr.Addr.AsSlice()), Port: int(addr.Port)}, Err: errors.New(terr.String())}
 	}
-	return gonet.NewTCPConn(&wq, ep), nil
+	return &stackConn{TCPConn: gonet.NewTCPConn(&wq, ep), chunk: writeChunk(d.mtu, proto == ipv6.ProtocolNumber)}, nil
 }
 
 // listenTCP listens like gonet.ListenTCP, with setLiveness applied to the listener (and so to what it accepts).

@@ -50,9 +50,10 @@ type Service interface {
 	Addr() net.Addr
 }
 
-// relayBufferSize is the copy buffer of one relay direction. Measured with e2e's BenchmarkRootlessSpoke, bigger is
-// worse: 64 KiB and 256 KiB writes into gVisor cut a forward's upload from about 2 to about 1.1 Gbit/s.
-const relayBufferSize = 32 << 10
+// relayBufferSize is the copy buffer of one relay direction. Writes into the netstack take a size of their own from
+// it (WriteChunk, see netstackx/writechunk.go): plain 64 KiB and 256 KiB writes into gVisor cut a forward's upload from about 2 to about 1.1
+// Gbit/s in e2e's BenchmarkRootlessSpoke, as each left a tiny segment behind.
+const relayBufferSize = 64 << 10
 
 // relayWriteStall is how long one write of a relay may make no progress before the relay gives up on the
 // connection pair: the receiving side is gone (a vanished client, a tunnel peer that no longer answers) or will
@@ -283,9 +284,13 @@ func (b *serviceBase) relay(x, y net.Conn) {
 // fails and both connections close.
 func (b *serviceBase) pipe(dst, src net.Conn) {
 	bufp := b.buffers.Get().(*[]byte)
+	buf := *bufp
+	if c, ok := dst.(interface{ WriteChunk() int }); ok && c.WriteChunk() > 0 {
+		buf = buf[:min(len(buf), c.WriteChunk())]
+	}
 	// Hide net.TCPConn's ReadFrom/WriteTo: they would copy through io.Copy's
 	// own 32 KiB buffer instead of ours.
-	_, err := io.CopyBuffer(stallWriter{dst, b.writeStall}, struct{ io.Reader }{src}, *bufp)
+	_, err := io.CopyBuffer(stallWriter{dst, b.writeStall}, struct{ io.Reader }{src}, buf)
 	b.buffers.Put(bufp)
 	if err == nil {
 		if cw, ok := dst.(closeWriter); ok && cw.CloseWrite() == nil {

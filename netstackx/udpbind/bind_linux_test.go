@@ -313,6 +313,15 @@ func TestSendSegments(t *testing.T) {
 	if n := sb.build(bufs, endpointOf(t, b, peer).(*Endpoint), false, true); n != 4 {
 		t.Errorf("%d packets in %d GSO messages, want 4 (46, 4+1, 64, 6+1)", len(bufs), n)
 	}
+	// 45 packets of an MTU-1420 tunnel fit one IP packet but not
+	// maxGSOPayload: the kernel would cut them up before the receiver.
+	full := make([][]byte, 45)
+	for i := range full {
+		full[i] = make([]byte, 1452)
+	}
+	if n := sb.build(full, endpointOf(t, b, peer).(*Endpoint), false, true); n != 2 {
+		t.Errorf("45 packets of 1452 bytes in %d GSO messages, want 2 (44, 1)", n)
+	}
 }
 
 // Receiving from a known source allocates nothing.

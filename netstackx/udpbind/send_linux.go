@@ -85,9 +85,9 @@ func (sb *sendBatch) build(bufs [][]byte, ep *Endpoint, is6, gso bool) int {
 	namelen := fillSockaddr(&sb.name, ep.dst, ep.scope, is6)
 	src, ifindex, sticky := ep.sticky()
 	sticky = sticky && src.Is6() == is6
-	limit := maxIPv4UDPPayload
+	limit := min(maxIPv4UDPPayload, maxGSOPayload)
 	if is6 {
-		limit = maxIPv6UDPPayload
+		limit = min(maxIPv6UDPPayload, maxGSOPayload)
 	}
 	n := 0
 	for i := 0; i < len(bufs); n++ {
