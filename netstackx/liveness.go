@@ -79,7 +79,7 @@ func (d *Device) dialTCP(ctx context.Context, addr tcpip.FullAddress, proto tcpi
 		return nil, &net.OpError{Op: "connect", Net: "tcp",
 			Addr: &net.TCPAddr{IP: net.IP(addr.Addr.AsSlice()), Port: int(addr.Port)}, Err: errors.New(terr.String())}
 	}
-	return &stackConn{TCPConn: gonet.NewTCPConn(&wq, ep), chunk: writeChunk(d.mtu, proto == ipv6.ProtocolNumber)}, nil
+	return &stackConn{TCPConn: gonet.NewTCPConn(&wq, ep), chunk: writeChunk(int(d.mtu.Load()), proto == ipv6.ProtocolNumber)}, nil
 }
 
 // listenTCP listens like gonet.ListenTCP, with setLiveness applied to the listener (and so to what it accepts).
