@@ -17,7 +17,8 @@ import (
 	"time"
 
 	"github.com/wgu-project/wgu/e2e"
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/internal/daemon"
+	"github.com/wgu-project/wgu/internal/rundir"
 )
 
 // The lab: namespace "a" (iperf3 client) and "b" (iperf3 server) joined by
@@ -266,7 +267,7 @@ func setupWireguardGo(ctx context.Context, e *rowEnv, bin string) (*tunnelSetup,
 		if err != nil {
 			return 0, err
 		}
-		sock := tunnel.SocketPath(tunnel.SystemRunDir, s.ifName)
+		sock := rundir.SocketPath(rundir.SystemDir, s.ifName)
 		if err := waitFor(ctx, 10*time.Second, "socket "+sock, func() (bool, error) {
 			select {
 			case <-p.Done():
@@ -309,7 +310,7 @@ func (e *rowEnv) wguUp(ctx context.Context, s end, mode string, extra ...string)
 	if _, err := run(ctx, s.ns, args...); err != nil {
 		return 0, fmt.Errorf("wgu up %s: %w%s", s.ifName, err, daemonLog(s.ifName))
 	}
-	st, err := tunnel.ReadState(tunnel.SystemRunDir, s.ifName)
+	st, err := daemon.ReadState(rundir.SystemDir, s.ifName)
 	if err != nil {
 		return 0, fmt.Errorf("reading the state of %s: %w", s.ifName, err)
 	}
@@ -382,7 +383,7 @@ func (e *rowEnv) wguRestart(s end, mode string) func(context.Context, time.Durat
 }
 
 func daemonLog(name string) string {
-	b, err := os.ReadFile(tunnel.LogPath(tunnel.SystemRunDir, name))
+	b, err := os.ReadFile(rundir.LogPath(rundir.SystemDir, name))
 	if err != nil || len(b) == 0 {
 		return ""
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // Issue 5's lab: the hub runs rootless (nobody, netstack) and routes
@@ -225,7 +226,7 @@ func runLibraryServer(configPath string) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
 	baseline := runtime.NumGoroutine()
-	cfg, err := tunnel.LoadConfig(configPath)
+	cfg, err := config.LoadConfig(configPath)
 	if err != nil {
 		return err
 	}

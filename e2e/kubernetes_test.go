@@ -14,7 +14,7 @@ import (
 
 	yaml "go.yaml.in/yaml/v2"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // The Kubernetes example (dist/kubernetes) cannot run here: there is no
@@ -244,7 +244,7 @@ func TestKubernetesExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf := strings.NewReplacer(containerKeyPath, key, "<hub.pub>", pub.Public).Replace(ex.config)
-	cfg, err := tunnel.ParseConfig("wg0.conf", strings.NewReader(conf))
+	cfg, err := config.ParseConfig("wg0.conf", strings.NewReader(conf))
 	if err != nil {
 		t.Fatalf("the ConfigMap's wg0.conf: %v", err)
 	}

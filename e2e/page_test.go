@@ -15,7 +15,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/internal/rundir"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 // Issue 16's page, in a real browser: headless Debian chromium, driven with
@@ -124,7 +126,7 @@ AllowedIPs = %s/32
 	if qrConf != string(pageConf) {
 		t.Fatalf("the page's QR code says:\n%q\nits config text is:\n%q", qrConf, pageConf)
 	}
-	client, err := tunnel.ParseConfig("client", strings.NewReader(qrConf))
+	client, err := config.ParseConfig("client", strings.NewReader(qrConf))
 	if err != nil {
 		t.Fatalf("the QR code's config does not parse: %v\n%s", err, qrConf)
 	}
@@ -141,7 +143,7 @@ AllowedIPs = %s/32
 		t.Fatalf("new spoke -> hub -> spoke a: %v", err)
 	}
 	phone := client.Interface.PrivateKey.PublicKey()
-	st, err := tunnel.GetStatus(ctx, tunnel.SocketPath(runDir, hubIf))
+	st, err := uapi.Get(ctx, rundir.SocketPath(runDir, hubIf))
 	if err != nil || livePeer(st, phone) == nil || livePeer(st, phone).LastHandshake.IsZero() {
 		t.Fatalf("the hub has no handshake with the new peer: %v", err)
 	}
@@ -157,7 +159,7 @@ AllowedIPs = %s/32
 		t.Fatalf("browser helper: %v\n%s", err, browser.Stderr())
 	}
 	t.Logf("browser helper:\n%s", browser.Stdout())
-	st, err = tunnel.GetStatus(ctx, tunnel.SocketPath(runDir, hubIf))
+	st, err = uapi.Get(ctx, rundir.SocketPath(runDir, hubIf))
 	if err != nil || livePeer(st, phone) != nil {
 		t.Fatalf("the removed peer is still on the hub (%v)", err)
 	}

@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/internal/rundir"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 // Issue 16: wgu peer and wgu addpeer on a running hub, rootless (netstack,
@@ -56,20 +58,20 @@ func (h *peerHub) must(ctx context.Context, t *testing.T, args ...string) string
 }
 
 // status is the hub's live state.
-func (h *peerHub) status(ctx context.Context, t *testing.T) *tunnel.Status {
+func (h *peerHub) status(ctx context.Context, t *testing.T) *uapi.Status {
 	t.Helper()
 	dir := wgRunDir
 	if h.rootless {
 		dir = h.r.runDir
 	}
-	st, err := tunnel.GetStatus(ctx, tunnel.SocketPath(dir, h.r.hubIf))
+	st, err := uapi.Get(ctx, rundir.SocketPath(dir, h.r.hubIf))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return st
 }
 
-func livePeer(st *tunnel.Status, k tunnel.Key) *tunnel.PeerStatus {
+func livePeer(st *uapi.Status, k config.Key) *uapi.PeerStatus {
 	for i := range st.Peers {
 		if st.Peers[i].PublicKey == k {
 			return &st.Peers[i]
@@ -137,7 +139,7 @@ func testPeerCommands(t *testing.T, ctx context.Context, h *peerHub) {
 	}
 	conf += "\n"
 	qrText = "\u2588" + qrText
-	client, err := tunnel.ParseConfig("client", strings.NewReader(conf))
+	client, err := config.ParseConfig("client", strings.NewReader(conf))
 	if err != nil {
 		t.Fatalf("the printed config does not parse: %v\n%s", err, conf)
 	}
@@ -233,7 +235,7 @@ func testPeerCommands(t *testing.T, ctx context.Context, h *peerHub) {
 	// addpeer as the tutorial writes it: the client made its own keys.
 	k := newKeyPair(t)
 	h.must(ctx, t, "addpeer", r.hubIf, k.Public, "--allowed-ips", "10.0.0.9/32")
-	pub, _ := tunnel.ParseKey(k.Public)
+	pub, _ := config.ParseKey(k.Public)
 	if p := livePeer(h.status(ctx, t), pub); p == nil || len(p.AllowedIPs) != 1 || p.AllowedIPs[0].String() != "10.0.0.9/32" {
 		t.Errorf("addpeer: live peer %+v", p)
 	}

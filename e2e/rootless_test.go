@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgu-project/wgu/internal/daemon"
 	"github.com/wgu-project/wgu/tunnel"
 )
 
@@ -307,21 +308,21 @@ func TestRootlessConcurrentStreams(t *testing.T) {
 	r := newRootlessLab(t, ctx)
 	startHelper(t, ctx, r.hub, "echo", netip.AddrPortFrom(hubWG, 5004).String())
 
-	info := func() *tunnel.ControlReply {
+	info := func() *daemon.Reply {
 		t.Helper()
-		cl, err := tunnel.DialControl(ctx, r.runDir, r.spokeIf)
+		cl, err := daemon.Dial(ctx, r.runDir, r.spokeIf)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer cl.Close()
-		rep, err := cl.Do(tunnel.ControlRequest{Op: "info"})
+		rep, err := cl.Do(daemon.Request{Op: "info"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return rep
 	}
 	before := info()
-	if before.Mode != tunnel.ModeNetstack || len(before.Services) != 6 {
+	if before.Mode != string(tunnel.ModeNetstack) || len(before.Services) != 6 {
 		t.Errorf("info = mode %q, services %q; want netstack and 6 services", before.Mode, before.Services)
 	}
 	out := runHelperClient(t, ctx, r.spoke, "streams", "127.0.0.1:5004", helperStreamsEnv+"=64", helperForEnv+"=20s")

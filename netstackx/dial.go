@@ -13,8 +13,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 )
 
-var _ Network = (*Device)(nil)
-
 // DialContext connects to address ("IP:port", no host names: resolve them
 // first, e.g. with a Resolver on this Device) over "tcp", "tcp4", "tcp6",
 // "udp", "udp4" or "udp6".

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wgu-project/wgu/tunnel/config"
 	"golang.zx2c4.com/wireguard/conn"
 )
 
@@ -14,11 +15,11 @@ import (
 // scale with peers.
 func benchConfig(b *testing.B, peers int) string {
 	b.Helper()
-	k, _ := GeneratePrivateKey()
+	k, _ := config.GeneratePrivateKey()
 	var s strings.Builder
 	s.WriteString("[Interface]\nPrivateKey = " + k.String() + "\nAddress = 10.0.0.1/16\nListenPort = 51820\n")
 	for i := 0; i < peers; i++ {
-		pk, _ := GeneratePrivateKey()
+		pk, _ := config.GeneratePrivateKey()
 		s.WriteString("\n[Peer]\nPublicKey = " + pk.PublicKey().String() + "\n")
 		s.WriteString("AllowedIPs = " + netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).String() + "/32\n")
 		s.WriteString("Endpoint = 192.0.2.1:51820\nPersistentKeepalive = 25\n")
@@ -31,14 +32,14 @@ func BenchmarkParseConfig100Peers(b *testing.B) {
 	b.SetBytes(int64(len(text)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := ParseConfig("bench.conf", strings.NewReader(text)); err != nil {
+		if _, err := config.ParseConfig("bench.conf", strings.NewReader(text)); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkUAPISet100Peers(b *testing.B) {
-	cfg, err := ParseConfig("bench.conf", strings.NewReader(benchConfig(b, 100)))
+	cfg, err := config.ParseConfig("bench.conf", strings.NewReader(benchConfig(b, 100)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func BenchmarkUAPISet100Peers(b *testing.B) {
 // BenchmarkStatus100Peers is the UAPI get path: the device's state read
 // and parsed into a Status, as `wgu show` and the metrics endpoint do it.
 func BenchmarkStatus100Peers(b *testing.B) {
-	cfg, err := ParseConfig("bench.conf", strings.NewReader(benchConfig(b, 100)))
+	cfg, err := config.ParseConfig("bench.conf", strings.NewReader(benchConfig(b, 100)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func BenchmarkStatus100Peers(b *testing.B) {
 	cfg.Name = "bench"
 	cfg.Interface.ListenPort = 0
 	for i := range cfg.Peers {
-		cfg.Peers[i].Endpoint = Endpoint{}
+		cfg.Peers[i].Endpoint = config.Endpoint{}
 		cfg.Peers[i].PersistentKeepalive = 0
 	}
 	t, err := Up(context.Background(), cfg, WithMode(ModeNetstack))
@@ -143,14 +144,14 @@ func benchmarkNetstackTCP(b *testing.B, opts ...UpOption) {
 // in which one peer's keepalive changed (back and forth), on a netstack.
 func BenchmarkReloadOnePeer10k(b *testing.B) {
 	const peers = 10000
-	cfg, err := ParseConfig("bench.conf", strings.NewReader(benchConfig(b, peers)))
+	cfg, err := config.ParseConfig("bench.conf", strings.NewReader(benchConfig(b, peers)))
 	if err != nil {
 		b.Fatal(err)
 	}
 	cfg.Name = "bench"
 	cfg.Interface.ListenPort = 0
 	for i := range cfg.Peers {
-		cfg.Peers[i].Endpoint = Endpoint{}
+		cfg.Peers[i].Endpoint = config.Endpoint{}
 		cfg.Peers[i].PersistentKeepalive = 0
 	}
 	t, err := Up(context.Background(), cfg, WithMode(ModeNetstack))
@@ -162,7 +163,7 @@ func BenchmarkReloadOnePeer10k(b *testing.B) {
 	ka := uint16(0)
 	for b.Loop() {
 		next := *cfg
-		next.Peers = append([]Peer(nil), cfg.Peers...)
+		next.Peers = append([]config.Peer(nil), cfg.Peers...)
 		ka = 21 - ka
 		next.Peers[peers/2].PersistentKeepalive = ka
 		if err := t.Reload(context.Background(), &next); err != nil {

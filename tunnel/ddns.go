@@ -7,6 +7,9 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 // A peer's Endpoint may be a host name: Up resolves it once, as wg does.
@@ -103,8 +106,8 @@ func (t *Tunnel) runDDNS(ctx context.Context) {
 }
 
 // hostNamePeers are the peers of cfg whose Endpoint is a name, not an IP.
-func hostNamePeers(cfg *Config) []Peer {
-	var out []Peer
+func hostNamePeers(cfg *config.Config) []config.Peer {
+	var out []config.Peer
 	for _, p := range cfg.Peers {
 		if p.Endpoint.IsZero() {
 			continue
@@ -127,7 +130,7 @@ func (t *Tunnel) refreshEndpoints(ctx context.Context, start time.Time) {
 	if err != nil {
 		return
 	}
-	live := make(map[Key]PeerStatus, len(st.Peers))
+	live := make(map[config.Key]uapi.PeerStatus, len(st.Peers))
 	for _, p := range st.Peers {
 		live[p.PublicKey] = p
 	}
@@ -166,7 +169,7 @@ func (t *Tunnel) refreshEndpoints(ctx context.Context, start time.Time) {
 // moveEndpoint sets peer p's endpoint to ap, under the lock Reload and
 // Close take: if the tunnel is closing, or a reload changed or removed the
 // peer's Endpoint while the name was being looked up, nothing is set.
-func (t *Tunnel) moveEndpoint(p Peer, ap netip.AddrPort) bool {
+func (t *Tunnel) moveEndpoint(p config.Peer, ap netip.AddrPort) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closing || !hasEndpoint(t.cfg, p.PublicKey, p.Endpoint) {
@@ -181,7 +184,7 @@ func (t *Tunnel) moveEndpoint(p Peer, ap netip.AddrPort) bool {
 }
 
 // hasEndpoint reports whether cfg has peer key with Endpoint e.
-func hasEndpoint(cfg *Config, key Key, e Endpoint) bool {
+func hasEndpoint(cfg *config.Config, key config.Key, e config.Endpoint) bool {
 	for _, p := range cfg.Peers {
 		if p.PublicKey == key {
 			return p.Endpoint == e
@@ -191,7 +194,7 @@ func hasEndpoint(cfg *Config, key Key, e Endpoint) bool {
 }
 
 // liveEndpoint is the device's current endpoint as an AddrPort (zero if none).
-func liveEndpoint(e Endpoint) netip.AddrPort {
+func liveEndpoint(e config.Endpoint) netip.AddrPort {
 	a, err := netip.ParseAddr(e.Host)
 	if err != nil {
 		return netip.AddrPort{}
@@ -200,7 +203,7 @@ func liveEndpoint(e Endpoint) netip.AddrPort {
 }
 
 // resolveFresh looks e's name up again: IPv4 first, IPv6 if there is none.
-func resolveFresh(ctx context.Context, r Resolver, e Endpoint) (netip.AddrPort, error) {
+func resolveFresh(ctx context.Context, r config.Resolver, e config.Endpoint) (netip.AddrPort, error) {
 	var errs []error
 	for _, network := range []string{"ip4", "ip6"} {
 		lctx, cancel := context.WithTimeout(ctx, resolveTimeout)
@@ -210,7 +213,7 @@ func resolveFresh(ctx context.Context, r Resolver, e Endpoint) (netip.AddrPort, 
 			return netip.AddrPortFrom(addrs[0].Unmap(), e.Port), nil
 		}
 		if err == nil {
-			err = errNoAddress
+			err = config.ErrNoAddress
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", network, err))
 	}

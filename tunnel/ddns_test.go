@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // switchResolver answers one name with an address the test can change.
@@ -37,14 +39,14 @@ func (r *switchResolver) LookupNetIP(ctx context.Context, network, host string) 
 
 func TestDDNSMovesStalePeerToNewAddress(t *testing.T) {
 	before := runtime.NumGoroutine()
-	ka, _ := GeneratePrivateKey()
-	kp, _ := GeneratePrivateKey()
+	ka, _ := config.GeneratePrivateKey()
+	kp, _ := config.GeneratePrivateKey()
 	old := netip.MustParseAddr("192.0.2.1")
 	r := &switchResolver{addrs: map[string][]netip.Addr{"ip": {old}, "ip4": {old}}}
-	cfg := &Config{Name: "d", Interface: Interface{PrivateKey: ka,
+	cfg := &config.Config{Name: "d", Interface: config.Interface{PrivateKey: ka,
 		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}},
-		Peers: []Peer{{PublicKey: kp.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")},
-			Endpoint: Endpoint{Host: "peer.example", Port: 51820}}}}
+		Peers: []config.Peer{{PublicKey: kp.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")},
+			Endpoint: config.Endpoint{Host: "peer.example", Port: 51820}}}}
 	tun, err := Up(context.Background(), cfg, WithMode(ModeNetstack), WithResolver(r),
 		WithEndpointRefresh(20*time.Millisecond, 100*time.Millisecond))
 	if err != nil {
@@ -90,13 +92,13 @@ func TestDDNSMovesStalePeerToNewAddress(t *testing.T) {
 }
 
 func TestDDNSLeavesFreshPeersAlone(t *testing.T) {
-	ka, _ := GeneratePrivateKey()
-	kp, _ := GeneratePrivateKey()
+	ka, _ := config.GeneratePrivateKey()
+	kp, _ := config.GeneratePrivateKey()
 	addr := netip.MustParseAddr("192.0.2.1")
 	r := &switchResolver{addrs: map[string][]netip.Addr{"ip": {addr}}}
-	cfg := &Config{Name: "d", Interface: Interface{PrivateKey: ka,
+	cfg := &config.Config{Name: "d", Interface: config.Interface{PrivateKey: ka,
 		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}},
-		Peers: []Peer{{PublicKey: kp.PublicKey(), Endpoint: Endpoint{Host: "peer.example", Port: 1}}}}
+		Peers: []config.Peer{{PublicKey: kp.PublicKey(), Endpoint: config.Endpoint{Host: "peer.example", Port: 1}}}}
 	// Staleness far away: no lookups beyond Up's.
 	tun, err := Up(context.Background(), cfg, WithMode(ModeNetstack), WithResolver(r),
 		WithEndpointRefresh(10*time.Millisecond, time.Hour))

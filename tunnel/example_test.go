@@ -10,28 +10,29 @@ import (
 	"time"
 
 	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // twoTunnels brings up a server tunnel (10.0.0.1) and a client tunnel
 // (10.0.0.2) in this process, joined over loopback UDP: what two hosts
 // would run, each with its own config.
 func twoTunnels(ctx context.Context) (server, client *tunnel.Tunnel) {
-	serverKey, err := tunnel.GeneratePrivateKey()
+	serverKey, err := config.GeneratePrivateKey()
 	if err != nil {
 		log.Fatal(err)
 	}
-	clientKey, err := tunnel.GeneratePrivateKey()
+	clientKey, err := config.GeneratePrivateKey()
 	if err != nil {
 		log.Fatal(err)
 	}
-	server, err = tunnel.Up(ctx, &tunnel.Config{
+	server, err = tunnel.Up(ctx, &config.Config{
 		Name: "server",
-		Interface: tunnel.Interface{
+		Interface: config.Interface{
 			PrivateKey: serverKey,
 			Addresses:  []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")},
 			// ListenPort 0: the system picks a free UDP port.
 		},
-		Peers: []tunnel.Peer{{
+		Peers: []config.Peer{{
 			PublicKey:  clientKey.PublicKey(),
 			AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")},
 		}},
@@ -43,16 +44,16 @@ func twoTunnels(ctx context.Context) (server, client *tunnel.Tunnel) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	client, err = tunnel.Up(ctx, &tunnel.Config{
+	client, err = tunnel.Up(ctx, &config.Config{
 		Name: "client",
-		Interface: tunnel.Interface{
+		Interface: config.Interface{
 			PrivateKey: clientKey,
 			Addresses:  []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")},
 		},
-		Peers: []tunnel.Peer{{
+		Peers: []config.Peer{{
 			PublicKey:  serverKey.PublicKey(),
 			AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")},
-			Endpoint:   tunnel.Endpoint{Host: "127.0.0.1", Port: st.ListenPort},
+			Endpoint:   config.Endpoint{Host: "127.0.0.1", Port: st.ListenPort},
 		}},
 	}, tunnel.WithMode(tunnel.ModeNetstack))
 	if err != nil {
@@ -133,8 +134,8 @@ func ExampleTunnel_SetPeer() {
 	defer server.Close()
 	defer client.Close()
 
-	phone, _ := tunnel.GeneratePrivateKey()
-	err := server.SetPeer(ctx, tunnel.Peer{
+	phone, _ := config.GeneratePrivateKey()
+	err := server.SetPeer(ctx, config.Peer{
 		PublicKey:  phone.PublicKey(),
 		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/32")},
 	})

@@ -10,37 +10,39 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // oneNetstackConfig is a netstack config with one peer, for tests that do
 // not need traffic.
-func oneNetstackConfig(t *testing.T) *Config {
+func oneNetstackConfig(t *testing.T) *config.Config {
 	t.Helper()
-	k, _ := GeneratePrivateKey()
-	p, _ := GeneratePrivateKey()
-	return &Config{Name: "lc", Interface: Interface{PrivateKey: k,
+	k, _ := config.GeneratePrivateKey()
+	p, _ := config.GeneratePrivateKey()
+	return &config.Config{Name: "lc", Interface: config.Interface{PrivateKey: k,
 		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}},
-		Peers: []Peer{{PublicKey: p.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")},
-			Endpoint: Endpoint{Host: "127.0.0.1", Port: 9}}}}
+		Peers: []config.Peer{{PublicKey: p.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")},
+			Endpoint: config.Endpoint{Host: "127.0.0.1", Port: 9}}}}
 }
 
 func TestUpRefusesInvalidConfigBuiltInCode(t *testing.T) {
-	other, _ := GeneratePrivateKey()
-	for name, edit := range map[string]func(*Config){
-		"MTU 100":       func(c *Config) { c.Interface.MTU = 100 },
-		"MTU 70000":     func(c *Config) { c.Interface.MTU = 70000 },
-		"no public key": func(c *Config) { c.Peers[0].PublicKey = Key{} },
-		"own key":       func(c *Config) { c.Peers[0].PublicKey = c.Interface.PrivateKey.PublicKey() },
-		"peer twice":    func(c *Config) { c.Peers = append(c.Peers, c.Peers[0]) },
-		"endpoint port": func(c *Config) { c.Peers[0].Endpoint.Port = 0 },
-		"bad table":     func(c *Config) { c.Interface.Table = "no such/table" },
-		"bad service":   func(c *Config) { c.Services = []Section{{Name: "Socks6"}} },
-		"service option": func(c *Config) {
-			c.Services = []Section{{Name: "Socks5", Options: []Option{{Key: "BindAddress", Value: "nope"}}}}
+	other, _ := config.GeneratePrivateKey()
+	for name, edit := range map[string]func(*config.Config){
+		"MTU 100":       func(c *config.Config) { c.Interface.MTU = 100 },
+		"MTU 70000":     func(c *config.Config) { c.Interface.MTU = 70000 },
+		"no public key": func(c *config.Config) { c.Peers[0].PublicKey = config.Key{} },
+		"own key":       func(c *config.Config) { c.Peers[0].PublicKey = c.Interface.PrivateKey.PublicKey() },
+		"peer twice":    func(c *config.Config) { c.Peers = append(c.Peers, c.Peers[0]) },
+		"endpoint port": func(c *config.Config) { c.Peers[0].Endpoint.Port = 0 },
+		"bad table":     func(c *config.Config) { c.Interface.Table = "no such/table" },
+		"bad service":   func(c *config.Config) { c.Services = []config.Section{{Name: "Socks6"}} },
+		"service option": func(c *config.Config) {
+			c.Services = []config.Section{{Name: "Socks5", Options: []config.Option{{Key: "BindAddress", Value: "nope"}}}}
 		},
-		"no name": func(c *Config) { c.Name = "" },
-		"second own key": func(c *Config) {
-			c.Peers = append(c.Peers, Peer{PublicKey: other.PublicKey()}, Peer{PublicKey: c.Interface.PrivateKey.PublicKey()})
+		"no name": func(c *config.Config) { c.Name = "" },
+		"second own key": func(c *config.Config) {
+			c.Peers = append(c.Peers, config.Peer{PublicKey: other.PublicKey()}, config.Peer{PublicKey: c.Interface.PrivateKey.PublicKey()})
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -52,7 +54,7 @@ func TestUpRefusesInvalidConfigBuiltInCode(t *testing.T) {
 				tun.Close()
 				t.Fatal("Up succeeded")
 			}
-			if !errors.Is(err, ErrInvalidConfig) {
+			if !errors.Is(err, config.ErrInvalidConfig) {
 				t.Fatalf("err = %v, want one wrapping ErrInvalidConfig", err)
 			}
 			if left, _ := os.ReadDir(dir); len(left) > 0 {
@@ -155,9 +157,9 @@ func TestCloseWaitsForReload(t *testing.T) {
 	}
 	defer tun.Close()
 	// The reload adds a peer whose name must be looked up: it waits in the resolver.
-	kp, _ := GeneratePrivateKey()
+	kp, _ := config.GeneratePrivateKey()
 	next := *cfg
-	next.Peers = append(next.Peers[:1:1], Peer{PublicKey: kp.PublicKey(), Endpoint: Endpoint{Host: "slow.example", Port: 51820}})
+	next.Peers = append(next.Peers[:1:1], config.Peer{PublicKey: kp.PublicKey(), Endpoint: config.Endpoint{Host: "slow.example", Port: 51820}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	order := make(chan string, 2)
@@ -211,7 +213,7 @@ func (r *firstFreeResolver) LookupNetIP(ctx context.Context, network, host strin
 func TestDDNSDoesNotUndoReload(t *testing.T) {
 	r := &firstFreeResolver{first: netip.MustParseAddr("192.0.2.1"), gate: newGateResolver("192.0.2.66")}
 	cfg := oneNetstackConfig(t)
-	cfg.Peers[0].Endpoint = Endpoint{Host: "peer.example", Port: 51820}
+	cfg.Peers[0].Endpoint = config.Endpoint{Host: "peer.example", Port: 51820}
 	tun, err := Up(context.Background(), cfg, WithMode(ModeNetstack), WithResolver(r),
 		WithEndpointRefresh(10*time.Millisecond, time.Nanosecond))
 	if err != nil {
@@ -227,8 +229,8 @@ func TestDDNSDoesNotUndoReload(t *testing.T) {
 	}
 	// While that lookup hangs, a reload moves the peer to an IP literal.
 	next := *cfg
-	next.Peers = []Peer{cfg.Peers[0]}
-	next.Peers[0].Endpoint = Endpoint{Host: "198.51.100.4", Port: 51820}
+	next.Peers = []config.Peer{cfg.Peers[0]}
+	next.Peers[0].Endpoint = config.Endpoint{Host: "198.51.100.4", Port: 51820}
 	if err := tun.Reload(ctx, &next); err != nil {
 		t.Fatal(err)
 	}
@@ -251,8 +253,8 @@ func TestReloadRefusesInvalidConfigBuiltInCode(t *testing.T) {
 	}
 	defer tun.Close()
 	next := *cfg
-	next.Peers = append(next.Peers[:1:1], Peer{PublicKey: cfg.Interface.PrivateKey.PublicKey()})
-	if err := tun.Reload(context.Background(), &next); !errors.Is(err, ErrInvalidConfig) {
+	next.Peers = append(next.Peers[:1:1], config.Peer{PublicKey: cfg.Interface.PrivateKey.PublicKey()})
+	if err := tun.Reload(context.Background(), &next); !errors.Is(err, config.ErrInvalidConfig) {
 		t.Fatalf("reload with the interface's own key as a peer: %v, want ErrInvalidConfig", err)
 	}
 }
@@ -304,7 +306,7 @@ func TestWriteFileSyncedSyncsBeforeRename(t *testing.T) {
 		synced = append(synced, "file:"+string(b)+" path:"+string(old))
 		return f.Sync()
 	}
-	if err := writeFileSynced(path, []byte("new"), 0o600, sync); err != nil {
+	if err := config.WriteFileSynced(path, []byte("new"), 0o600, sync); err != nil {
 		t.Fatal(err)
 	}
 	if len(synced) == 0 || synced[0] != "file:new path:old" {

@@ -8,13 +8,15 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // checkListenPort fails, before anything is changed, when another socket
 // holds the config's ListenPort: wireguard-go would only log the failed
 // bind, fall back to a random port and come up unreachable for peers that
 // call that port. path (may be "") names the config file in the error.
-func checkListenPort(cfg *Config, path string) error {
+func checkListenPort(cfg *config.Config, path string) error {
 	port := cfg.Interface.ListenPort
 	if port == 0 {
 		return nil

@@ -10,17 +10,20 @@ import (
 
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/wgu-project/wgu/internal/hostcfg"
+	"github.com/wgu-project/wgu/internal/pathmtu"
 	"github.com/wgu-project/wgu/netstackx"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // createNetstack builds wgu's userspace stack with the config's addresses.
-func createNetstack(cfg *Config, forwarding bool, log *slog.Logger) (*netstackx.Device, error) {
+func createNetstack(cfg *config.Config, forwarding bool, log *slog.Logger) (*netstackx.Device, error) {
 	mtu := cfg.Interface.MTU
 	if mtu == 0 {
-		mtu = fitPathMTU(log, defaultMTU, literalEndpoints(cfg))
+		mtu = pathmtu.Fit(log, hostcfg.DefaultMTU, pathmtu.LiteralEndpoints(cfg))
 	}
 	if len(cfg.Interface.Addresses) == 0 {
-		return nil, fmt.Errorf("%w: netstack mode needs an Address in [Interface]", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: netstack mode needs an Address in [Interface]", config.ErrInvalidConfig)
 	}
 	dev, err := netstackx.New(netstackx.Options{
 		Addresses:  cfg.Interface.Addresses,

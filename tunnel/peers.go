@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wgu-project/wgu/tunnel/config"
 	"golang.zx2c4.com/wireguard/device"
 )
 
@@ -18,23 +19,23 @@ var ErrNoPeer = errors.New("no such peer")
 // preshared key, endpoint, keepalive and allowed IPs. Other peers are not
 // touched: their sessions and traffic go on. (In TUN mode routes are not
 // changed, as with `wg set`.)
-func (t *Tunnel) SetPeer(ctx context.Context, p Peer) error {
+func (t *Tunnel) SetPeer(ctx context.Context, p config.Peer) error {
 	if err := t.alive(); err != nil {
 		return err
 	}
 	if p.PublicKey.IsZero() {
-		return fmt.Errorf("%w: peer has no public key", ErrInvalidConfig)
+		return fmt.Errorf("%w: peer has no public key", config.ErrInvalidConfig)
 	}
 	if p.PublicKey == t.config().Interface.PrivateKey.PublicKey() {
-		return fmt.Errorf("%w: peer %s is the interface's own key", ErrInvalidConfig, p.PublicKey)
+		return fmt.Errorf("%w: peer %s is the interface's own key", config.ErrInvalidConfig, p.PublicKey)
 	}
 	var b strings.Builder
-	if err := writePeerUAPI(ctx, t.opts.resolver, &b, p); err != nil {
+	if err := config.WritePeerUAPI(ctx, t.opts.resolver, &b, p); err != nil {
 		return err
 	}
 	// A peer added earlier with a preshared key keeps it unless told.
 	if p.PresharedKey.IsZero() {
-		b.WriteString("preshared_key=" + Key{}.Hex() + "\n")
+		b.WriteString("preshared_key=" + config.Key{}.Hex() + "\n")
 	}
 	if err := t.dev.IpcSet(b.String()); err != nil {
 		return fmt.Errorf("setting peer %s: %w", p.PublicKey, err)
@@ -44,7 +45,7 @@ func (t *Tunnel) SetPeer(ctx context.Context, p Peer) error {
 
 // RemovePeer removes the peer with public key pub; other peers are not
 // touched.
-func (t *Tunnel) RemovePeer(pub Key) error {
+func (t *Tunnel) RemovePeer(pub config.Key) error {
 	if err := t.alive(); err != nil {
 		return err
 	}

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/wgu-project/wgu/internal/hostcfg"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // ErrRestartNeeded is returned by Reload for a change it cannot make to a
@@ -28,7 +31,7 @@ func (t *Tunnel) ReloadConfig(ctx context.Context) error {
 
 // reloadConfig is ReloadConfig, also returning the new config's warnings
 // (which it logs).
-func (t *Tunnel) reloadConfig(ctx context.Context) ([]Warning, error) {
+func (t *Tunnel) reloadConfig(ctx context.Context) ([]config.Warning, error) {
 	if t.opts.loader == nil {
 		return nil, ErrNoLoader
 	}
@@ -55,7 +58,7 @@ func (t *Tunnel) reloadConfig(ctx context.Context) ([]Warning, error) {
 // Table, default routes, hooks) fail with ErrRestartNeeded before anything
 // is changed. Hooks are not run. Close waits for a Reload in progress; once
 // Close has begun, Reload fails with ErrClosed.
-func (t *Tunnel) Reload(ctx context.Context, cfg *Config) error {
+func (t *Tunnel) Reload(ctx context.Context, cfg *config.Config) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closing {
@@ -70,7 +73,7 @@ func (t *Tunnel) Reload(ctx context.Context, cfg *Config) error {
 	if cfg.Name != old.Name {
 		return fmt.Errorf("reloading %s: the config is for interface %s", old.Name, cfg.Name)
 	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("reloading %s: %w", old.Name, err)
 	}
 	if err := t.checkLiveChanges(old, cfg); err != nil {
@@ -103,12 +106,12 @@ func (t *Tunnel) Reload(ctx context.Context, cfg *Config) error {
 }
 
 // checkLiveChanges refuses what cannot change on a running tunnel.
-func (t *Tunnel) checkLiveChanges(old, cfg *Config) error {
+func (t *Tunnel) checkLiveChanges(old, cfg *config.Config) error {
 	restart := func(what string) error {
 		return fmt.Errorf("%s changed: %w", what, ErrRestartNeeded)
 	}
 	if cfg.Interface.PrivateKey.IsZero() {
-		return fmt.Errorf("%w: no PrivateKey", ErrInvalidConfig)
+		return fmt.Errorf("%w: no PrivateKey", config.ErrInvalidConfig)
 	}
 	if cfg.Interface.MTU != old.Interface.MTU {
 		return restart("MTU")
@@ -143,7 +146,7 @@ func (t *Tunnel) checkLiveChanges(old, cfg *Config) error {
 
 // changedHooks names the hook keys whose commands differ, e.g. "PostUp,
 // PostDown"; "" if none.
-func changedHooks(old, cfg Interface) string {
+func changedHooks(old, cfg config.Interface) string {
 	var keys []string
 	for _, h := range []struct {
 		key      string
@@ -159,18 +162,18 @@ func changedHooks(old, cfg Interface) string {
 	return strings.Join(keys, ", ")
 }
 
-func servicesEqual(a, b []Section) bool {
-	return slices.EqualFunc(a, b, func(x, y Section) bool {
-		return strings.EqualFold(x.Name, y.Name) && slices.EqualFunc(x.Options, y.Options, func(p, q Option) bool {
+func servicesEqual(a, b []config.Section) bool {
+	return slices.EqualFunc(a, b, func(x, y config.Section) bool {
+		return strings.EqualFold(x.Name, y.Name) && slices.EqualFunc(x.Options, y.Options, func(p, q config.Option) bool {
 			return strings.EqualFold(p.Key, q.Key) && p.Value == q.Value
 		})
 	})
 }
 
 // defaultPrefixes are the /0 AllowedIPs of cfg, sorted.
-func defaultPrefixes(cfg *Config) []netip.Prefix {
+func defaultPrefixes(cfg *config.Config) []netip.Prefix {
 	var out []netip.Prefix
-	for _, p := range allowedPrefixes(cfg) {
+	for _, p := range hostcfg.AllowedPrefixes(cfg) {
 		if p.Bits() == 0 {
 			out = append(out, p)
 		}
@@ -181,7 +184,7 @@ func defaultPrefixes(cfg *Config) []netip.Prefix {
 // livePeerKeys lists the peers the device has now. It reads only the
 // public_key lines of the device's state: a full Status of a hub with
 // thousands of peers would cost a reload most of its time.
-func (t *Tunnel) livePeerKeys() ([]Key, error) {
+func (t *Tunnel) livePeerKeys() ([]config.Key, error) {
 	select {
 	case <-t.done:
 		return nil, ErrClosed
@@ -191,13 +194,13 @@ func (t *Tunnel) livePeerKeys() ([]Key, error) {
 	if err := t.dev.IpcGetOperation(&buf); err != nil {
 		return nil, fmt.Errorf("reading device state: %w", err)
 	}
-	var keys []Key
+	var keys []config.Key
 	for line := range bytes.Lines(buf.Bytes()) {
 		hexKey, ok := bytes.CutPrefix(bytes.TrimSuffix(line, []byte("\n")), []byte("public_key="))
 		if !ok {
 			continue
 		}
-		k, err := ParseHexKey(string(hexKey))
+		k, err := config.ParseHexKey(string(hexKey))
 		if err != nil {
 			return nil, fmt.Errorf("reading device state: peer public_key %q: %w", hexKey, err)
 		}
@@ -208,7 +211,7 @@ func (t *Tunnel) livePeerKeys() ([]Key, error) {
 
 // reloadUAPI is the UAPI set body that turns a device running old (with the
 // peers live) into one running cfg, and a short summary of the changes.
-func reloadUAPI(ctx context.Context, r Resolver, old, cfg *Config, live []Key) (body, summary string, err error) {
+func reloadUAPI(ctx context.Context, r config.Resolver, old, cfg *config.Config, live []config.Key) (body, summary string, err error) {
 	var b strings.Builder
 	var changes []string
 	line := func(key, value string) {
@@ -226,7 +229,7 @@ func reloadUAPI(ctx context.Context, r Resolver, old, cfg *Config, live []Key) (
 		line("fwmark", strconv.FormatUint(uint64(cfg.Interface.FwMark), 10))
 		changes = append(changes, "fwmark")
 	}
-	want := make(map[Key]bool, len(cfg.Peers))
+	want := make(map[config.Key]bool, len(cfg.Peers))
 	for _, p := range cfg.Peers {
 		want[p.PublicKey] = true
 	}
@@ -238,11 +241,11 @@ func reloadUAPI(ctx context.Context, r Resolver, old, cfg *Config, live []Key) (
 			removed++
 		}
 	}
-	had := make(map[Key]Peer, len(old.Peers))
+	had := make(map[config.Key]config.Peer, len(old.Peers))
 	for _, p := range old.Peers {
 		had[p.PublicKey] = p
 	}
-	isLive := make(map[Key]bool, len(live))
+	isLive := make(map[config.Key]bool, len(live))
 	for _, k := range live {
 		isLive[k] = true
 	}
@@ -252,11 +255,11 @@ func reloadUAPI(ctx context.Context, r Resolver, old, cfg *Config, live []Key) (
 		if !ok || !isLive[p.PublicKey] {
 			// New (or added at run time and now in the file): set it whole.
 			var pb strings.Builder
-			if err := writePeerUAPI(ctx, r, &pb, p); err != nil {
+			if err := config.WritePeerUAPI(ctx, r, &pb, p); err != nil {
 				return "", "", err
 			}
 			if p.PresharedKey.IsZero() {
-				pb.WriteString("preshared_key=" + Key{}.Hex() + "\n")
+				pb.WriteString("preshared_key=" + config.Key{}.Hex() + "\n")
 			}
 			b.WriteString(pb.String())
 			if ok {
@@ -294,7 +297,7 @@ func reloadUAPI(ctx context.Context, r Resolver, old, cfg *Config, live []Key) (
 
 // peerUpdateUAPI updates peer prev to p in place, setting only the fields
 // that changed; "" when nothing did.
-func peerUpdateUAPI(ctx context.Context, r Resolver, prev, p Peer) (string, error) {
+func peerUpdateUAPI(ctx context.Context, r config.Resolver, prev, p config.Peer) (string, error) {
 	var b strings.Builder
 	line := func(key, value string) {
 		b.WriteString(key + "=" + value + "\n")
@@ -305,7 +308,7 @@ func peerUpdateUAPI(ctx context.Context, r Resolver, prev, p Peer) (string, erro
 	// An endpoint is set only when the config's changed: a peer that roamed
 	// keeps the address it roamed to. (A removed Endpoint cannot be unset.)
 	if p.Endpoint != prev.Endpoint && !p.Endpoint.IsZero() {
-		ap, err := ResolveEndpoint(ctx, r, p.Endpoint)
+		ap, err := config.ResolveEndpoint(ctx, r, p.Endpoint)
 		if err != nil {
 			return "", fmt.Errorf("peer %s: endpoint %s: %w", p.PublicKey, p.Endpoint, err)
 		}
@@ -328,12 +331,12 @@ func peerUpdateUAPI(ctx context.Context, r Resolver, prev, p Peer) (string, erro
 
 // reloadHost brings the TUN's addresses and routes from old to cfg and
 // records the result in the state file.
-func (t *Tunnel) reloadHost(ctx context.Context, old, cfg *Config) error {
+func (t *Tunnel) reloadHost(ctx context.Context, old, cfg *config.Config) error {
 	name, err := t.tdev.Name()
 	if err != nil {
 		return fmt.Errorf("reading TUN name: %w", err)
 	}
-	herr := t.host.Reconfigure(ctx, t.log, HostParams{Interface: name, Config: cfg})
+	herr := t.host.Reconfigure(ctx, t.log, hostcfg.Params{Interface: name, Config: cfg})
 	if t.opts.runDir != "" {
 		if err := t.writeState(); err != nil {
 			return errors.Join(herr, err)

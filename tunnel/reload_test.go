@@ -10,9 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
-func statusPeer(t *testing.T, tun *Tunnel, k Key) (PeerStatus, bool) {
+func statusPeer(t *testing.T, tun *Tunnel, k config.Key) (uapi.PeerStatus, bool) {
 	t.Helper()
 	st, err := tun.Status()
 	if err != nil {
@@ -23,7 +26,7 @@ func statusPeer(t *testing.T, tun *Tunnel, k Key) (PeerStatus, bool) {
 			return p, true
 		}
 	}
-	return PeerStatus{}, false
+	return uapi.PeerStatus{}, false
 }
 
 func TestReloadKeepsStreamThroughChangedPeer(t *testing.T) {
@@ -34,8 +37,8 @@ func TestReloadKeepsStreamThroughChangedPeer(t *testing.T) {
 	defer cancel()
 
 	// Peer C, which the reload removes.
-	kc, _ := GeneratePrivateKey()
-	peerC := Peer{PublicKey: kc.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/32")}}
+	kc, _ := config.GeneratePrivateKey()
+	peerC := config.Peer{PublicKey: kc.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/32")}}
 	cfg := *a.cfg
 	cfg.Peers = append(cfg.Peers[:len(cfg.Peers):len(cfg.Peers)], peerC)
 	if err := a.Reload(ctx, &cfg); err != nil {
@@ -105,11 +108,11 @@ func TestReloadKeepsStreamThroughChangedPeer(t *testing.T) {
 	before, _ := statusPeer(t, a, peerA)
 
 	// The reload: add B, remove C, change A's keepalive.
-	kb2, _ := GeneratePrivateKey()
-	peerB := Peer{PublicKey: kb2.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.4/32")},
-		Endpoint: Endpoint{Host: "127.0.0.1", Port: 9}}
+	kb2, _ := config.GeneratePrivateKey()
+	peerB := config.Peer{PublicKey: kb2.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.4/32")},
+		Endpoint: config.Endpoint{Host: "127.0.0.1", Port: 9}}
 	next := *a.cfg
-	next.Peers = []Peer{a.cfg.Peers[0], peerB}
+	next.Peers = []config.Peer{a.cfg.Peers[0], peerB}
 	next.Peers[0].PersistentKeepalive = 7
 	if err := a.Reload(ctx, &next); err != nil {
 		t.Fatal(err)
@@ -171,18 +174,18 @@ func TestReloadRefusesLiveImpossibleChanges(t *testing.T) {
 }
 
 func TestReloadUAPI(t *testing.T) {
-	k := func() Key { x, _ := GeneratePrivateKey(); return x.Reveal() }
+	k := func() config.Key { x, _ := config.GeneratePrivateKey(); return x.Reveal() }
 	priv, pa, pb, pc := k(), k().PublicKey(), k().PublicKey(), k().PublicKey()
 	pfx := netip.MustParsePrefix
-	old := &Config{Interface: Interface{PrivateKey: priv.Secret(), ListenPort: 1}, Peers: []Peer{
-		{PublicKey: pa, AllowedIPs: []netip.Prefix{pfx("10.0.0.2/32")}, Endpoint: Endpoint{Host: "192.0.2.1", Port: 5}},
+	old := &config.Config{Interface: config.Interface{PrivateKey: priv.Secret(), ListenPort: 1}, Peers: []config.Peer{
+		{PublicKey: pa, AllowedIPs: []netip.Prefix{pfx("10.0.0.2/32")}, Endpoint: config.Endpoint{Host: "192.0.2.1", Port: 5}},
 		{PublicKey: pc, AllowedIPs: []netip.Prefix{pfx("10.0.0.3/32")}},
 	}}
-	next := &Config{Interface: Interface{PrivateKey: priv.Secret(), ListenPort: 1}, Peers: []Peer{
-		{PublicKey: pa, AllowedIPs: []netip.Prefix{pfx("10.0.0.2/32"), pfx("10.9.0.0/16")}, Endpoint: Endpoint{Host: "192.0.2.1", Port: 5}, PersistentKeepalive: 25},
+	next := &config.Config{Interface: config.Interface{PrivateKey: priv.Secret(), ListenPort: 1}, Peers: []config.Peer{
+		{PublicKey: pa, AllowedIPs: []netip.Prefix{pfx("10.0.0.2/32"), pfx("10.9.0.0/16")}, Endpoint: config.Endpoint{Host: "192.0.2.1", Port: 5}, PersistentKeepalive: 25},
 		{PublicKey: pb, AllowedIPs: []netip.Prefix{pfx("10.0.0.4/32")}},
 	}}
-	body, summary, err := reloadUAPI(context.Background(), &fakeResolver{}, old, next, []Key{pa, pc})
+	body, summary, err := reloadUAPI(context.Background(), &fakeResolver{}, old, next, []config.Key{pa, pc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +193,7 @@ func TestReloadUAPI(t *testing.T) {
 		"public_key=" + pa.Hex() + "\nupdate_only=true\npersistent_keepalive_interval=25\n" +
 		"replace_allowed_ips=true\nallowed_ip=10.0.0.2/32\nallowed_ip=10.9.0.0/16\n" +
 		"public_key=" + pb.Hex() + "\npersistent_keepalive_interval=0\nreplace_allowed_ips=true\nallowed_ip=10.0.0.4/32\n" +
-		"preshared_key=" + Key{}.Hex() + "\n"
+		"preshared_key=" + config.Key{}.Hex() + "\n"
 	if body != want {
 		t.Errorf("body:\n%s\nwant:\n%s", body, want)
 	}
@@ -198,7 +201,7 @@ func TestReloadUAPI(t *testing.T) {
 		t.Errorf("summary %q", summary)
 	}
 	// Nothing changed: nothing sent.
-	if body, _, _ := reloadUAPI(context.Background(), &fakeResolver{}, next, next, []Key{pa, pb}); body != "" {
+	if body, _, _ := reloadUAPI(context.Background(), &fakeResolver{}, next, next, []config.Key{pa, pb}); body != "" {
 		t.Errorf("no-op reload sends %q", body)
 	}
 }

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wgu-project/wgu/netstackx/services"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/wgu-project/wgu/netstackx"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // A netstack tunnel's services come from the config's wireproxy-style
@@ -19,57 +20,14 @@ import (
 
 // runningService is one started service and the line `wgu show` prints.
 type runningService struct {
-	svc  netstackx.Service
+	svc  services.Service
 	desc string
 }
 
-type services struct {
+type serviceSet struct {
 	list   []runningService
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-}
-
-// ForwardSection is the [TCPClientTunnel] that --forward LISTEN=TARGET
-// stands for: LISTEN on the host, TARGET inside the tunnel.
-func ForwardSection(spec string) (Section, error) {
-	listen, target, ok := strings.Cut(spec, "=")
-	if !ok || listen == "" || target == "" {
-		return Section{}, fmt.Errorf("--forward %q: expected LISTEN=TARGET, e.g. 127.0.0.1:8096=10.0.0.2:8096", spec)
-	}
-	if !strings.Contains(listen, ":") {
-		listen = "127.0.0.1:" + listen
-	}
-	s := Section{Name: "TCPClientTunnel", Options: []Option{{Key: "BindAddress", Value: listen}, {Key: "Target", Value: target}}}
-	return s, checkSection(s, "--forward")
-}
-
-// ExposeSection is the [TCPServerTunnel] that --expose PORT=TARGET stands
-// for: PORT on the tunnel address, TARGET on the host.
-func ExposeSection(spec string) (Section, error) {
-	port, target, ok := strings.Cut(spec, "=")
-	if !ok || port == "" || target == "" {
-		return Section{}, fmt.Errorf("--expose %q: expected PORT=TARGET, e.g. 8096=127.0.0.1:8096", spec)
-	}
-	s := Section{Name: "TCPServerTunnel", Options: []Option{{Key: "ListenPort", Value: port}, {Key: "Target", Value: target}}}
-	return s, checkSection(s, "--expose")
-}
-
-func checkSection(s Section, flag string) error {
-	for _, o := range s.Options {
-		if err := checkServiceValue(strings.ToLower(o.Key), o.Value); err != nil {
-			return fmt.Errorf("%s: %s: %w", flag, o.Key, err)
-		}
-	}
-	return nil
-}
-
-func (s Section) get(key string) string {
-	for _, o := range s.Options {
-		if strings.EqualFold(o.Key, key) {
-			return o.Value
-		}
-	}
-	return ""
 }
 
 // startServices opens every service's listener (an error there fails Up)
@@ -79,12 +37,12 @@ func (t *Tunnel) startServices() error {
 		return nil
 	}
 	if t.ns == nil {
-		return fmt.Errorf("%w: service sections such as [%s] need netstack mode (in TUN mode the host's own sockets reach the tunnel)", ErrInvalidConfig, t.cfg.Services[0].Name)
+		return fmt.Errorf("%w: service sections such as [%s] need netstack mode (in TUN mode the host's own sockets reach the tunnel)", config.ErrInvalidConfig, t.cfg.Services[0].Name)
 	}
-	res := netstackx.NewResolver(t.ns, t.cfg.Interface.DNS)
-	tunnelNet := netstackx.Resolving(t.ns, res)
+	res := services.NewResolver(t.ns, t.cfg.Interface.DNS)
+	tunnelNet := services.Resolving(t.ns, res)
 	ctx, cancel := context.WithCancel(context.Background())
-	t.svcs = &services{cancel: cancel}
+	t.svcs = &serviceSet{cancel: cancel}
 	for _, sec := range t.cfg.Services {
 		rs, err := t.openService(sec, tunnelNet, res)
 		if err != nil {
@@ -103,44 +61,44 @@ func (t *Tunnel) startServices() error {
 	return nil
 }
 
-func (t *Tunnel) openService(sec Section, tunnelNet netstackx.Network, res *netstackx.Resolver) (runningService, error) {
+func (t *Tunnel) openService(sec config.Section, tunnelNet services.Network, res *services.Resolver) (runningService, error) {
 	log := t.log
-	bind, target := sec.get("BindAddress"), sec.get("Target")
-	switch normalizeName(sec.Name) {
+	bind, target := sec.Get("BindAddress"), sec.Get("Target")
+	switch config.NormalizeName(sec.Name) {
 	case "tcpclienttunnel":
 		ln, err := net.Listen("tcp", hostBind(bind))
 		if err != nil {
 			return runningService{}, err
 		}
-		f := netstackx.NewTCPForward(ln, tunnelNet, target, log)
+		f := services.NewTCPForward(ln, tunnelNet, target, log)
 		f.SetMaxConnections(maxConnections(sec))
 		return runningService{f, fmt.Sprintf("forward tcp %s -> %s (tunnel)", ln.Addr(), target)}, nil
 	case "tcpservertunnel":
-		ln, err := t.ns.Listen("tcp", ":"+sec.get("ListenPort"))
+		ln, err := t.ns.Listen("tcp", ":"+sec.Get("ListenPort"))
 		if err != nil {
 			return runningService{}, err
 		}
-		e := netstackx.NewTCPExpose(ln, target, log)
+		e := services.NewTCPExpose(ln, target, log)
 		e.SetMaxConnections(maxConnections(sec))
-		return runningService{e, fmt.Sprintf("expose tcp (tunnel) :%s -> %s", sec.get("ListenPort"), target)}, nil
+		return runningService{e, fmt.Sprintf("expose tcp (tunnel) :%s -> %s", sec.Get("ListenPort"), target)}, nil
 	case "udpproxytunnel":
 		pc, err := net.ListenPacket("udp", hostBind(bind))
 		if err != nil {
 			return runningService{}, err
 		}
 		idle := time.Duration(0)
-		if v := sec.get("InactivityTimeout"); v != "" {
+		if v := sec.Get("InactivityTimeout"); v != "" {
 			n, _ := strconv.Atoi(v) // validated by the parser
 			idle = time.Duration(n) * time.Second
 		}
-		return runningService{netstackx.NewUDPProxy(pc, tunnelNet, target, idle, log),
+		return runningService{services.NewUDPProxy(pc, tunnelNet, target, idle, log),
 			fmt.Sprintf("forward udp %s -> %s (tunnel)", pc.LocalAddr(), target)}, nil
 	case "socks5":
 		ln, err := net.Listen("tcp", hostBind(bind))
 		if err != nil {
 			return runningService{}, err
 		}
-		s := netstackx.NewSOCKS5(ln, t.ns, res, sec.get("Username"), sec.get("Password"), log)
+		s := services.NewSOCKS5(ln, t.ns, res, sec.Get("Username"), sec.Get("Password"), log)
 		s.SetMaxConnections(maxConnections(sec))
 		shown := listenName(hostBind(bind), ln.Addr())
 		return runningService{s, fmt.Sprintf("socks5 %s%s", shown, t.proxyNote(sec, "socks5", shown, ln.Addr()))}, nil
@@ -149,7 +107,7 @@ func (t *Tunnel) openService(sec Section, tunnelNet netstackx.Network, res *nets
 		if err != nil {
 			return runningService{}, err
 		}
-		p := netstackx.NewHTTPProxy(ln, t.ns, res, sec.get("Username"), sec.get("Password"), log)
+		p := services.NewHTTPProxy(ln, t.ns, res, sec.Get("Username"), sec.Get("Password"), log)
 		p.SetMaxConnections(maxConnections(sec))
 		shown := listenName(hostBind(bind), ln.Addr())
 		return runningService{p, fmt.Sprintf("http proxy %s%s", shown, t.proxyNote(sec, "http", shown, ln.Addr()))}, nil
@@ -167,8 +125,8 @@ func hostBind(bind string) string {
 }
 
 // maxConnections is the section's MaxConnections, or 0 for the service's default.
-func maxConnections(sec Section) int {
-	n, _ := strconv.Atoi(sec.get("MaxConnections")) // validated by the parser
+func maxConnections(sec config.Section) int {
+	n, _ := strconv.Atoi(sec.Get("MaxConnections")) // validated by the parser
 	return n
 }
 
@@ -177,8 +135,8 @@ const openProxyMark = " (OPEN PROXY: no password, not on loopback)"
 
 // proxyNote describes a proxy's access for its `wgu show` line, and warns at start about an open proxy: one
 // without credentials on an address other hosts can reach.
-func (t *Tunnel) proxyNote(sec Section, kind, shown string, addr net.Addr) string {
-	if sec.get("Username") != "" || sec.get("Password") != "" {
+func (t *Tunnel) proxyNote(sec config.Section, kind, shown string, addr net.Addr) string {
+	if sec.Get("Username") != "" || sec.Get("Password") != "" {
 		return " (password required)"
 	}
 	if !reachableBeyondHost(addr) {
@@ -193,7 +151,7 @@ func (t *Tunnel) proxyNote(sec Section, kind, shown string, addr net.Addr) strin
 // listenName is the listen address as the config wrote it (Go reports a listener on 0.0.0.0 as [::]), with the
 // port the listener got when the config asked for any.
 func listenName(bind string, addr net.Addr) string {
-	host, _, ok := splitHostPort(bind)
+	host, _, ok := config.SplitHostPort(bind)
 	ta, isTCP := addr.(*net.TCPAddr)
 	if !ok || !isTCP {
 		return addr.String()
@@ -209,7 +167,7 @@ func reachableBeyondHost(addr net.Addr) bool {
 }
 
 // close stops every service and waits for them.
-func (s *services) close() {
+func (s *serviceSet) close() {
 	if s == nil {
 		return
 	}

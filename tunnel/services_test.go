@@ -6,6 +6,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // A proxy without credentials on an address other hosts can reach is an open proxy into the tunnel: wgu warns at
@@ -30,12 +32,12 @@ func TestOpenProxyWarning(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var logBuf bytes.Buffer
 			tun := &Tunnel{log: slog.New(slog.NewTextHandler(&logBuf, nil))}
-			sec := Section{Name: "Socks5", Options: []Option{{Key: "BindAddress", Value: tt.addr}}}
+			sec := config.Section{Name: "Socks5", Options: []config.Option{{Key: "BindAddress", Value: tt.addr}}}
 			if tt.user != "" {
-				sec.Options = append(sec.Options, Option{Key: "Username", Value: tt.user})
+				sec.Options = append(sec.Options, config.Option{Key: "Username", Value: tt.user})
 			}
 			if tt.pass != "" {
-				sec.Options = append(sec.Options, Option{Key: "Password", Value: tt.pass})
+				sec.Options = append(sec.Options, config.Option{Key: "Password", Value: tt.pass})
 			}
 			addr, err := net.ResolveTCPAddr("tcp", tt.addr)
 			if err != nil {
@@ -83,7 +85,7 @@ func TestMaxConnectionsKey(t *testing.T) {
 		default:
 			body += "BindAddress = 127.0.0.1:1080\n"
 		}
-		cfg, err := ParseConfig("wg0.conf", strings.NewReader(base+body))
+		cfg, err := config.ParseConfig("wg0.conf", strings.NewReader(base+body))
 		if err != nil {
 			t.Fatalf("[%s] MaxConnections = 16: %v", sec, err)
 		}
@@ -92,12 +94,12 @@ func TestMaxConnectionsKey(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"0", "-1", "lots", "99999999999"} {
-		_, err := ParseConfig("wg0.conf", strings.NewReader(base+"[Socks5]\nBindAddress = 127.0.0.1:1080\nMaxConnections = "+bad+"\n"))
+		_, err := config.ParseConfig("wg0.conf", strings.NewReader(base+"[Socks5]\nBindAddress = 127.0.0.1:1080\nMaxConnections = "+bad+"\n"))
 		if err == nil || !strings.Contains(err.Error(), "MaxConnections") || !strings.Contains(err.Error(), "wg0.conf:6") {
 			t.Errorf("MaxConnections = %s: error %v, want one naming wg0.conf:6 and the key", bad, err)
 		}
 	}
-	if _, err := ParseConfig("wg0.conf", strings.NewReader(base+"[UDPProxyTunnel]\nBindAddress = 127.0.0.1:53\nTarget = 10.0.0.1:53\nMaxConnections = 5\n")); err == nil {
+	if _, err := config.ParseConfig("wg0.conf", strings.NewReader(base+"[UDPProxyTunnel]\nBindAddress = 127.0.0.1:53\nTarget = 10.0.0.1:53\nMaxConnections = 5\n")); err == nil {
 		t.Error("MaxConnections accepted in [UDPProxyTunnel], which has no connections")
 	}
 }
@@ -105,7 +107,7 @@ func TestMaxConnectionsKey(t *testing.T) {
 // testPrivateKeyText is a fresh private key in wg's text form.
 func testPrivateKeyText(t *testing.T) string {
 	t.Helper()
-	k, err := GeneratePrivateKey()
+	k, err := config.GeneratePrivateKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,10 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/wgu-project/wgu/internal/daemon"
+	"github.com/wgu-project/wgu/internal/rundir"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,13 +50,13 @@ func privateDir(t testing.TB) string {
 }
 
 // lonelyConfig is a netstack interface with no peer: it sends nothing.
-func lonelyConfig(t testing.TB, name string) *Config {
+func lonelyConfig(t testing.TB, name string) *config.Config {
 	t.Helper()
-	k, err := GeneratePrivateKey()
+	k, err := config.GeneratePrivateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Config{Name: name, Interface: Interface{PrivateKey: k,
+	return &config.Config{Name: name, Interface: config.Interface{PrivateKey: k,
 		Addresses: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24")}}}
 }
 
@@ -91,7 +95,7 @@ func TestUpRefusesUntrustedRunDir(t *testing.T) {
 			if !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "--run-dir") {
 				t.Fatalf("error %q: want it to name %s, say %q and the fix", err, dir, c.want)
 			}
-			if _, err := os.Lstat(SocketPath(dir, "wgtrust0")); err == nil {
+			if _, err := os.Lstat(rundir.SocketPath(dir, "wgtrust0")); err == nil {
 				t.Fatal("a socket was created in the untrusted directory")
 			}
 		})
@@ -104,7 +108,7 @@ func TestUpRefusesPlantedStateSymlink(t *testing.T) {
 	if err := os.WriteFile(victim, []byte("original\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(victim, StatePath(dir, "wgtrust1")); err != nil {
+	if err := os.Symlink(victim, rundir.StatePath(dir, "wgtrust1")); err != nil {
 		t.Fatal(err)
 	}
 	tun, err := Up(context.Background(), lonelyConfig(t, "wgtrust1"), WithMode(ModeNetstack), WithUAPISocket(dir))
@@ -158,7 +162,7 @@ func TestSocketsNeverGroupAccessible(t *testing.T) {
 		}
 	}()
 	for i := range 300 {
-		ln, err := listenPrivate(filepath.Join(dir, fmt.Sprintf("s%d.sock", i)), "test socket")
+		ln, err := rundir.ListenPrivate(filepath.Join(dir, fmt.Sprintf("s%d.sock", i)), "test socket")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,10 +208,10 @@ func TestReadStateRejectsHostileFields(t *testing.T) {
 	for what, text := range hostileStates("wgtrust2") {
 		t.Run(what, func(t *testing.T) {
 			dir := privateDir(t)
-			if err := os.WriteFile(StatePath(dir, "wgtrust2"), []byte(text), 0o600); err != nil {
+			if err := os.WriteFile(rundir.StatePath(dir, "wgtrust2"), []byte(text), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if st, err := ReadState(dir, "wgtrust2"); !errors.Is(err, ErrBadState) {
+			if st, err := daemon.ReadState(dir, "wgtrust2"); !errors.Is(err, daemon.ErrBadState) {
 				t.Fatalf("ReadState accepted %s: %+v, %v", text, st, err)
 			}
 		})
@@ -220,10 +224,10 @@ func TestReadStateRejectsHostileFields(t *testing.T) {
 	  "routes": [{"dst": "0.0.0.0/0", "table": 51820}], "src_valid_mark_changed": true, "src_valid_mark_old": "0",
 	  "kill_switch": [{"dst": "0.0.0.0/0", "table": 51820}, {"dst": "::/0", "table": 51820}],
 	  "send_redirects_changed": true, "send_redirects_old": "1"}}`
-	if err := os.WriteFile(StatePath(dir, "wgtrust2"), []byte(good), 0o600); err != nil {
+	if err := os.WriteFile(rundir.StatePath(dir, "wgtrust2"), []byte(good), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadState(dir, "wgtrust2"); err != nil {
+	if _, err := daemon.ReadState(dir, "wgtrust2"); err != nil {
 		t.Fatalf("a state wgu writes was refused: %v", err)
 	}
 }
@@ -243,11 +247,11 @@ func TestCleanupRunsNothingFromHostileState(t *testing.T) {
 	for what, text := range hostileStates("wgtrust3") {
 		t.Run(what, func(t *testing.T) {
 			dir := privateDir(t)
-			if err := os.WriteFile(StatePath(dir, "wgtrust3"), []byte(text), 0o600); err != nil {
+			if err := os.WriteFile(rundir.StatePath(dir, "wgtrust3"), []byte(text), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			err := Cleanup(context.Background(), slog.New(slog.DiscardHandler), dir, "wgtrust3")
-			if !errors.Is(err, ErrBadState) {
+			err := daemon.Cleanup(context.Background(), slog.New(slog.DiscardHandler), dir, "wgtrust3")
+			if !errors.Is(err, daemon.ErrBadState) {
 				t.Errorf("Cleanup of a forged state: %v, want ErrBadState", err)
 			}
 			if b, _ := os.ReadFile(calls); len(b) > 0 {
@@ -264,22 +268,22 @@ func TestOpenDaemonConfirmsThePID(t *testing.T) {
 	}
 	defer sleep.Wait()
 	defer sleep.Process.Kill()
-	start, err := processStartTime(sleep.Process.Pid)
+	start, err := daemon.ProcessStartTime(sleep.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := privateDir(t)
 	ctx := context.Background()
-	for _, st := range []State{
-		{PID: sleep.Process.Pid, StartTime: start + 1, Mode: ModeNetstack}, // reused PID
-		{PID: sleep.Process.Pid, Mode: ModeNetstack},                       // no start time, no control socket
+	for _, st := range []daemon.State{
+		{PID: sleep.Process.Pid, StartTime: start + 1, Mode: "netstack"}, // reused PID
+		{PID: sleep.Process.Pid, Mode: "netstack"},                       // no start time, no control socket
 	} {
 		p, err := st.OpenDaemon(ctx, dir, "wgtrust4")
 		if p != nil || err == nil {
 			t.Fatalf("state %+v: sleep taken for the daemon (%v, %v)", st, p, err)
 		}
 	}
-	st := State{PID: sleep.Process.Pid, StartTime: start, Mode: ModeNetstack}
+	st := daemon.State{PID: sleep.Process.Pid, StartTime: start, Mode: "netstack"}
 	p, err := st.OpenDaemon(ctx, dir, "wgtrust4")
 	if p == nil || err != nil {
 		t.Fatalf("matching start time not confirmed: %v", err)
@@ -304,7 +308,7 @@ func TestSocketsRefuseOtherUsers(t *testing.T) {
 	}
 	defer tun.Close()
 	// The test's own loosening: file modes alone must not be the guard.
-	for p, mode := range map[string]os.FileMode{dir: 0o755, ControlPath(dir, "wgtrust5"): 0o666, SocketPath(dir, "wgtrust5"): 0o666} {
+	for p, mode := range map[string]os.FileMode{dir: 0o755, rundir.ControlPath(dir, "wgtrust5"): 0o666, rundir.SocketPath(dir, "wgtrust5"): 0o666} {
 		if err := os.Chmod(p, mode); err != nil {
 			t.Fatal(err)
 		}
@@ -321,8 +325,8 @@ func TestSocketsRefuseOtherUsers(t *testing.T) {
 		return string(out)
 	}
 	for _, c := range []struct{ path, req, answer string }{
-		{ControlPath(dir, "wgtrust5"), `{"op":"info"}` + "\n", "netstack"},
-		{SocketPath(dir, "wgtrust5"), "get=1\n\n", "private_key="},
+		{rundir.ControlPath(dir, "wgtrust5"), `{"op":"info"}` + "\n", "netstack"},
+		{rundir.SocketPath(dir, "wgtrust5"), "get=1\n\n", "private_key="},
 	} {
 		if out := ask(0, c.path, c.req); !strings.Contains(out, c.answer) {
 			t.Fatalf("root's request on %s got no answer: %s", c.path, out)
@@ -364,8 +368,8 @@ func TestClientsRefusePlantedSocket(t *testing.T) {
 	requireRoot(t)
 	exe := publicTestBinary(t)
 	dir := filepath.Dir(exe) // 0777: anyone could have put a socket there
-	sock := SocketPath(dir, "wgtrust6")
-	ctl := ControlPath(dir, "wgtrust6")
+	sock := rundir.SocketPath(dir, "wgtrust6")
+	ctl := rundir.ControlPath(dir, "wgtrust6")
 	planter := exec.Command(exe, "-test.run=^TestPeerHelper$")
 	planter.Env = append(os.Environ(), peerHelperModeEnv+"=plant", peerHelperEnv+"="+sock+","+ctl)
 	planter.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobodyUID - 1, Gid: nobodyUID - 1}}
@@ -431,14 +435,14 @@ func TestPeerHelper(t *testing.T) {
 	case "client": // what `wgu show` and `wgu ping` do with --run-dir path
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		if _, err := GetStatus(ctx, SocketPath(path, "wgtrust6")); err != nil {
+		if _, err := uapi.Get(ctx, rundir.SocketPath(path, "wgtrust6")); err != nil {
 			fmt.Printf("uapi: refused: %v\n", err)
 		} else {
 			fmt.Println("uapi: talked")
 		}
 		ctx, cancel = context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		if c, err := DialControl(ctx, path, "wgtrust6"); err != nil {
+		if c, err := daemon.Dial(ctx, path, "wgtrust6"); err != nil {
 			fmt.Printf("control: refused: %v\n", err)
 		} else {
 			c.Close()

@@ -18,8 +18,13 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/wgu-project/wgu/internal/daemon"
+	"github.com/wgu-project/wgu/internal/hostcfg"
+	"github.com/wgu-project/wgu/internal/rundir"
 	"github.com/wgu-project/wgu/netstackx"
 	"github.com/wgu-project/wgu/netstackx/udpbind"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 // Mode is where a tunnel's packets go: a kernel TUN or wgu's userspace stack.
@@ -41,7 +46,7 @@ func ParseMode(s string) (Mode, error) {
 }
 
 // ErrExists is returned by Up when an interface of that name is already running.
-var ErrExists = errors.New("interface already exists")
+var ErrExists = rundir.ErrExists
 
 // ErrClosed is returned by operations on a closed tunnel.
 var ErrClosed = errors.New("tunnel closed")
@@ -56,10 +61,10 @@ type options struct {
 	hookOut    io.Writer
 	hookShell  string // tests: the shell hooks run with ("" looks for one)
 	configPath string
-	resolver   Resolver
+	resolver   config.Resolver
 	forwarding *bool // nil: on when the interface has more than one peer
 	userspace  userspaceOptions
-	loader     func() (*Config, error)
+	loader     func() (*config.Config, error)
 	refresh    endpointRefresh
 	newBind    func() conn.Bind // nil: udpbind.New; tests compare wireguard-go's
 }
@@ -87,7 +92,7 @@ func WithHooks(out io.Writer) UpOption { return func(o *options) { o.hookOut = o
 func WithConfigPath(path string) UpOption { return func(o *options) { o.configPath = path } }
 
 // WithResolver resolves endpoint host names; the default is net.DefaultResolver.
-func WithResolver(r Resolver) UpOption { return func(o *options) { o.resolver = r } }
+func WithResolver(r config.Resolver) UpOption { return func(o *options) { o.resolver = r } }
 
 // WithForwarding turns routing between peers on or off in netstack mode
 // (the rootless hub). By default it is on when the config has more than one
@@ -97,7 +102,7 @@ func WithForwarding(on bool) UpOption { return func(o *options) { o.forwarding =
 // WithConfigLoader gives the tunnel a way to re-read its config:
 // ReloadConfig (and the control socket's "reload" op) call load and apply
 // the result with Reload.
-func WithConfigLoader(load func() (*Config, error)) UpOption {
+func WithConfigLoader(load func() (*config.Config, error)) UpOption {
 	return func(o *options) { o.loader = load }
 }
 
@@ -109,7 +114,7 @@ type Tunnel struct {
 	mu      sync.Mutex
 	closing bool // under mu: Close has begun, nothing may change the device
 	cfgMu   sync.RWMutex
-	cfg     *Config
+	cfg     *config.Config
 	opts    options
 	log     *slog.Logger
 	mode    Mode
@@ -117,16 +122,16 @@ type Tunnel struct {
 	tdev tun.Device
 	ns   *netstackx.Device // netstack mode only
 	dev  *device.Device
-	host *HostState  // TUN mode: what was changed on the host
-	uapi *uapiServer // nil without WithUAPISocket
-	ctl  *controlServer
-	svcs *services
+	host *hostcfg.State // TUN mode: what was changed on the host
+	uapi *uapi.Server   // nil without WithUAPISocket
+	ctl  *daemon.ControlServer
+	svcs *serviceSet
 
 	ddns ddnsRunner // re-resolves host-name endpoints
 
 	// prev is what a crashed predecessor left on the host, until Up has
 	// taken over what it wants and undone the rest.
-	prev *HostState
+	prev *hostcfg.State
 
 	// hooksByCaller is set when `wgu down` runs PreDown and PostDown
 	// itself, so that Down does not run them again.
@@ -143,11 +148,11 @@ type Tunnel struct {
 // On error, everything done so far is undone. A config Up cannot run fails
 // with an error wrapping ErrInvalidConfig before anything is done, and so
 // does a ctx that is already cancelled (with ctx.Err()).
-func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err error) {
+func Up(ctx context.Context, cfg *config.Config, opts ...UpOption) (_ *Tunnel, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	o := options{mode: ModeAuto, resolver: net.DefaultResolver, refresh: endpointRefresh{interval: defaultRefreshInterval, stale: defaultStaleAfter}}
@@ -178,11 +183,11 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 		return nil, err
 	}
 	if o.runDir != "" {
-		if err := claimSocket(o.runDir, cfg.Name); err != nil {
+		if err := rundir.ClaimSocket(o.runDir, cfg.Name); err != nil {
 			t.closeUnused()
 			return nil, err
 		}
-		if t.prev, err = takeOverCrashed(ctx, log, o.runDir, cfg.Name); err != nil {
+		if t.prev, err = daemon.TakeOver(ctx, log, o.runDir, cfg.Name); err != nil {
 			t.closeUnused()
 			return nil, err
 		}
@@ -236,10 +241,10 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 		}
 	}
 	if o.runDir != "" {
-		if t.uapi, err = listenUAPI(o.runDir, cfg.Name, t.dev, log); err != nil {
+		if t.uapi, err = uapi.Listen(o.runDir, cfg.Name, t.dev, log); err != nil {
 			return nil, err
 		}
-		if t.ctl, err = listenControl(o.runDir, cfg.Name, t, log); err != nil {
+		if t.ctl, err = daemon.ListenControl(o.runDir, cfg.Name, t.handleControl, log); err != nil {
 			return nil, err
 		}
 		if err := t.writeState(); err != nil {
@@ -254,7 +259,7 @@ func Up(ctx context.Context, cfg *Config, opts ...UpOption) (_ *Tunnel, err erro
 		// wireguard-go closes the device when its TUN goes away (e.g. `ip link del`).
 		select {
 		case <-t.dev.Wait():
-		case <-t.uapi.lost():
+		case <-t.uapi.Lost():
 		}
 		t.Close()
 	}()
@@ -319,7 +324,7 @@ func (t *Tunnel) configureHost(ctx context.Context) error {
 			}
 		}
 	}
-	t.host, err = ConfigureHost(ctx, t.log, HostParams{
+	t.host, err = hostcfg.Configure(ctx, t.log, hostcfg.Params{
 		Interface:     name,
 		Config:        t.cfg,
 		EndpointAddrs: endpoints,
@@ -337,7 +342,7 @@ func (t *Tunnel) configureHost(ctx context.Context) error {
 func (t *Tunnel) Name() string { return t.config().Name }
 
 // config is the configuration the tunnel runs, which Reload replaces.
-func (t *Tunnel) config() *Config {
+func (t *Tunnel) config() *config.Config {
 	t.cfgMu.RLock()
 	defer t.cfgMu.RUnlock()
 	return t.cfg
@@ -351,7 +356,7 @@ func (t *Tunnel) Mode() Mode { return t.mode }
 func (t *Tunnel) Done() <-chan struct{} { return t.done }
 
 // Status reports the device's live state, as `wg show` would.
-func (t *Tunnel) Status() (*Status, error) {
+func (t *Tunnel) Status() (*uapi.Status, error) {
 	select {
 	case <-t.done:
 		return nil, ErrClosed
@@ -361,7 +366,7 @@ func (t *Tunnel) Status() (*Status, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading device state: %w", err)
 	}
-	st, err := ParseUAPIStatus(bufio.NewReader(strings.NewReader(text + "errno=0\n\n")))
+	st, err := uapi.ParseStatus(bufio.NewReader(strings.NewReader(text + "errno=0\n\n")))
 	if err != nil {
 		return nil, err
 	}
@@ -458,7 +463,7 @@ func (t *Tunnel) saveConfig() error {
 	if err != nil {
 		return fmt.Errorf("SaveConfig: %w", err)
 	}
-	if err := writeFileSynced(t.opts.configPath, text, 0o600, (*os.File).Sync); err != nil {
+	if err := config.WriteFileSynced(t.opts.configPath, text, 0o600, (*os.File).Sync); err != nil {
 		return fmt.Errorf("SaveConfig: %w", err)
 	}
 	t.log.Info("configuration saved", "file", t.opts.configPath)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // freeUDPPort returns a loopback UDP port that was free a moment ago.
@@ -29,16 +31,16 @@ func freeUDPPort(t testing.TB) uint16 {
 // (10.0.0.2), that reach each other over loopback.
 func netstackPair(t testing.TB, opts ...UpOption) (a, b *Tunnel) {
 	t.Helper()
-	ka, _ := GeneratePrivateKey()
-	kb, _ := GeneratePrivateKey()
+	ka, _ := config.GeneratePrivateKey()
+	kb, _ := config.GeneratePrivateKey()
 	port := freeUDPPort(t)
-	cfgA := &Config{Name: "a", Interface: Interface{PrivateKey: ka, ListenPort: port,
+	cfgA := &config.Config{Name: "a", Interface: config.Interface{PrivateKey: ka, ListenPort: port,
 		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}},
-		Peers: []Peer{{PublicKey: kb.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")}}}}
-	cfgB := &Config{Name: "b", Interface: Interface{PrivateKey: kb,
+		Peers: []config.Peer{{PublicKey: kb.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")}}}}
+	cfgB := &config.Config{Name: "b", Interface: config.Interface{PrivateKey: kb,
 		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}},
-		Peers: []Peer{{PublicKey: ka.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")},
-			Endpoint: Endpoint{Host: "127.0.0.1", Port: port}}}}
+		Peers: []config.Peer{{PublicKey: ka.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")},
+			Endpoint: config.Endpoint{Host: "127.0.0.1", Port: port}}}}
 	ctx := context.Background()
 	var err error
 	opts = append(opts, WithMode(ModeNetstack))
@@ -132,8 +134,8 @@ func TestSetAndRemovePeer(t *testing.T) {
 	if _, err := b.Ping(ctx, netip.MustParseAddr("10.0.0.1"), 1); err != nil {
 		t.Fatal(err)
 	}
-	kc, _ := GeneratePrivateKey()
-	third := Peer{PublicKey: kc.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/32")}}
+	kc, _ := config.GeneratePrivateKey()
+	third := config.Peer{PublicKey: kc.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/32")}}
 	if err := a.SetPeer(ctx, third); err != nil {
 		t.Fatal(err)
 	}
@@ -147,20 +149,20 @@ func TestSetAndRemovePeer(t *testing.T) {
 	if err := a.RemovePeer(third.PublicKey); err == nil {
 		t.Fatal("removing a missing peer succeeded")
 	}
-	if err := a.SetPeer(ctx, Peer{PublicKey: a.cfg.Interface.PrivateKey.PublicKey()}); err == nil {
+	if err := a.SetPeer(ctx, config.Peer{PublicKey: a.cfg.Interface.PrivateKey.PublicKey()}); err == nil {
 		t.Fatal("adding the interface's own key as a peer succeeded")
 	}
 }
 
 func TestSaveConfigOnDown(t *testing.T) {
-	k, _ := GeneratePrivateKey()
-	peer, _ := GeneratePrivateKey()
+	k, _ := config.GeneratePrivateKey()
+	peer, _ := config.GeneratePrivateKey()
 	path := t.TempDir() + "/wgs0.conf"
 	text := "[Interface]\nPrivateKey = " + k.Reveal().String() + "\nAddress = 10.9.0.1/24\nSaveConfig = true\n"
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(path)
+	cfg, err := config.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,13 +172,13 @@ func TestSaveConfigOnDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A peer added at runtime (as `wg set` would) must be saved.
-	if err := tun.SetPeer(ctx, Peer{PublicKey: peer.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.9.0.2/32")}}); err != nil {
+	if err := tun.SetPeer(ctx, config.Peer{PublicKey: peer.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.9.0.2/32")}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := tun.Down(ctx); err != nil {
 		t.Fatal(err)
 	}
-	saved, err := LoadConfig(path)
+	saved, err := config.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 
+	"github.com/wgu-project/wgu/internal/hostcfg"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
 )
@@ -76,11 +78,11 @@ func (t *Tunnel) closeUnused() {
 func (t *Tunnel) openTUN() (tun.Device, error) {
 	f := t.opts.userspace.tunFile
 	if f == nil {
-		return createTUN(t.cfg)
+		return hostcfg.CreateTUN(t.cfg)
 	}
 	mtu := t.cfg.Interface.MTU
 	if mtu == 0 {
-		mtu = defaultMTU
+		mtu = hostcfg.DefaultMTU
 	}
 	dev, err := tun.CreateTUNFromFile(f, mtu)
 	if err != nil {
@@ -93,7 +95,7 @@ func (t *Tunnel) openTUN() (tun.Device, error) {
 // socket with a path, watches that file.
 func (t *Tunnel) serveUserspaceUAPI() error {
 	ln := t.opts.userspace.uapi
-	s := serveUAPI(ln, t.dev, t.log, true)
+	s := uapi.Serve(ln, t.dev, t.log, true)
 	t.uapi = s
 	addr, ok := ln.Addr().(*net.UnixAddr)
 	if !ok || addr.Name == "" || addr.Name[0] == '@' {
@@ -101,12 +103,12 @@ func (t *Tunnel) serveUserspaceUAPI() error {
 	}
 	unwatch, err := watchRemoval(addr.Name, func() {
 		t.log.Info("UAPI socket removed, shutting down", "path", addr.Name)
-		s.lose()
+		s.Lose()
 	})
 	if err != nil {
 		return fmt.Errorf("watching UAPI socket %s: %w", addr.Name, err)
 	}
-	s.unwatch = unwatch
+	s.Unwatch = unwatch
 	t.log.Debug("UAPI socket listening", "path", addr.Name)
 	return nil
 }
@@ -143,83 +145,4 @@ func watchRemoval(path string, gone func()) (stop func(), err error) {
 		}
 	}()
 	return func() { f.Close() }, nil
-}
-
-// OpenTUN creates kernel TUN name the way wireguard-go does and returns its
-// descriptor and actual name, for handing to another process (a daemon
-// child) that passes it to WithTUNFile. The interface lives as long as a
-// descriptor of it stays open.
-func OpenTUN(name string) (*os.File, string, error) {
-	dev, err := tun.CreateTUN(name, defaultMTU)
-	if err != nil {
-		return nil, "", fmt.Errorf("creating TUN %s: %w", name, err)
-	}
-	native, ok := dev.(interface{ File() *os.File })
-	if !ok {
-		dev.Close()
-		return nil, "", fmt.Errorf("creating TUN %s: the device has no descriptor", name)
-	}
-	real, err := dev.Name()
-	if err != nil {
-		dev.Close()
-		return nil, "", fmt.Errorf("reading TUN name: %w", err)
-	}
-	// dev is dropped but not closed: closing it would close the file.
-	return native.File(), real, nil
-}
-
-// TUNFileFromFD wraps an inherited TUN descriptor (WG_TUN_FD) for
-// WithTUNFile, making it non-blocking first, and returns the interface's
-// name as the kernel knows it.
-func TUNFileFromFD(fd int) (*os.File, string, error) {
-	ifr, err := unix.NewIfreq("")
-	if err != nil {
-		return nil, "", err
-	}
-	if err := unix.IoctlIfreq(fd, unix.TUNGETIFF, ifr); err != nil {
-		return nil, "", fmt.Errorf("descriptor %d is not a TUN: %w", fd, err)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		return nil, "", fmt.Errorf("descriptor %d: %w", fd, err)
-	}
-	return os.NewFile(uintptr(fd), "/dev/net/tun"), ifr.Name(), nil
-}
-
-// OpenUAPI creates the UAPI socket dir/NAME.sock (mode 0600) the way
-// wireguard-go does, replacing a stale one, and returns it as a file, for
-// handing to another process or to UAPIListenerFromFile. Whoever ends up
-// with the listener removes the file (WithUAPIListener's Close does).
-func OpenUAPI(dir, name string) (*os.File, error) {
-	if err := claimSocket(dir, name); err != nil {
-		return nil, err
-	}
-	path := SocketPath(dir, name)
-	ln, err := listenPrivate(path, "UAPI socket")
-	if err != nil {
-		return nil, err
-	}
-	ln.SetUnlinkOnClose(false)
-	defer ln.Close() // the file is a duplicate that stays open
-	f, err := ln.File()
-	if err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("UAPI socket descriptor: %w", err)
-	}
-	return f, nil
-}
-
-// UAPIListenerFromFile turns a listening unix socket descriptor (from
-// OpenUAPI, or inherited as WG_UAPI_FD) into a listener for
-// WithUAPIListener. f is closed; the listener has its own descriptor.
-func UAPIListenerFromFile(f *os.File) (net.Listener, error) {
-	defer f.Close()
-	ln, err := net.FileListener(f)
-	if err != nil {
-		return nil, fmt.Errorf("UAPI descriptor: %w", err)
-	}
-	if _, ok := ln.(*net.UnixListener); !ok {
-		ln.Close()
-		return nil, fmt.Errorf("UAPI descriptor: not a unix socket but %s", ln.Addr().Network())
-	}
-	return ln, nil
 }

@@ -7,26 +7,30 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/wgu-project/wgu/internal/rundir"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 func TestOpenUAPIAndWatchRemoval(t *testing.T) {
 	dir := privateDir(t)
-	f, err := OpenUAPI(dir, "wgtest0")
+	f, err := uapi.Open(dir, "wgtest0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := SocketPath(dir, "wgtest0")
+	path := rundir.SocketPath(dir, "wgtest0")
 	fi, err := os.Stat(path)
 	if err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("socket %s: %v %v", path, fi, err)
 	}
-	ln, err := UAPIListenerFromFile(f)
+	ln, err := uapi.ListenerFromFile(f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	// A second daemon must not take over a socket that answers.
-	if _, err := OpenUAPI(dir, "wgtest0"); !errors.Is(err, ErrExists) {
+	if _, err := uapi.Open(dir, "wgtest0"); !errors.Is(err, ErrExists) {
 		t.Fatalf("second OpenUAPI: %v, want ErrExists", err)
 	}
 
@@ -53,11 +57,11 @@ func TestOpenUAPIAndWatchRemoval(t *testing.T) {
 
 func TestUserspaceOptionConflicts(t *testing.T) {
 	dir := t.TempDir()
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: SocketPath(dir, "x"), Net: "unix"})
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: rundir.SocketPath(dir, "x"), Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Up(context.Background(), &Config{Name: "x"}, WithUAPIListener(ln), WithUAPISocket(dir))
+	_, err = Up(context.Background(), &config.Config{Name: "x"}, WithUAPIListener(ln), WithUAPISocket(dir))
 	if err == nil {
 		t.Fatal("Up accepted WithUAPIListener together with WithUAPISocket")
 	}
@@ -65,7 +69,7 @@ func TestUserspaceOptionConflicts(t *testing.T) {
 	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("listener still open after a failed Up: %v", err)
 	}
-	if _, err := os.Stat(SocketPath(dir, "x")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(rundir.SocketPath(dir, "x")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket file left after a failed Up: %v", err)
 	}
 }

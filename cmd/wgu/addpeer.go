@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // addpeer is the command the hub-and-spoke tutorial shows as
@@ -31,11 +31,11 @@ func runAddpeer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	pub, err := tunnel.ParseKey(args[1])
+	pub, err := config.ParseKey(args[1])
 	if err != nil {
 		return fmt.Errorf("public key %q: %w", args[1], err)
 	}
-	allowed, err := tunnel.ParsePrefixList(c.String("allowed-ips"))
+	allowed, err := config.ParsePrefixList(c.String("allowed-ips"))
 	if err != nil {
 		return fmt.Errorf("--allowed-ips: %w", err)
 	}

@@ -7,7 +7,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/internal/rundir"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 // The *conf commands take a config in wg(8)'s format (wg showconf, wgu
@@ -47,11 +49,11 @@ func runConf(c *cli.Context, op string) error {
 		return fmt.Errorf("reading %s: %w", path, err)
 	}
 	defer f.Close()
-	w, err := tunnel.ParseWGConfig(path, f)
+	w, err := config.ParseWGConfig(path, f)
 	if err != nil {
 		return fmt.Errorf("%w\nConfiguration parsing error", err)
 	}
-	sock, err := tunnel.FindSocket("", iface)
+	sock, err := rundir.FindSocket("", iface)
 	if err != nil {
 		return fmt.Errorf("Unable to modify interface: %w", err)
 	}
@@ -62,10 +64,14 @@ func runConf(c *cli.Context, op string) error {
 	case "addconf":
 		body, err = w.AddconfUAPI(c.Context, net.DefaultResolver)
 	case "syncconf":
-		var live *tunnel.Status
+		var live []config.Peer
 		if len(w.Peers) > 0 {
-			if live, err = tunnel.GetStatus(c.Context, sock); err != nil {
+			st, err := uapi.Get(c.Context, sock)
+			if err != nil {
 				return fmt.Errorf("Unable to access interface: %w", err)
+			}
+			for _, p := range st.Peers {
+				live = append(live, p.Peer)
 			}
 		}
 		body, err = w.SyncconfUAPI(c.Context, net.DefaultResolver, live)
@@ -73,7 +79,7 @@ func runConf(c *cli.Context, op string) error {
 	if err != nil {
 		return err
 	}
-	if err := tunnel.SetUAPI(c.Context, sock, body); err != nil {
+	if err := uapi.Set(c.Context, sock, body); err != nil {
 		return fmt.Errorf("Unable to modify interface: %w", err)
 	}
 	return nil

@@ -8,7 +8,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/internal/rundir"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // confDir is where wg-quick looks for NAME.conf.
@@ -37,12 +38,12 @@ func resolveTarget(c *cli.Context) (configTarget, error) {
 		if c.NArg() != 0 {
 			return configTarget{}, fmt.Errorf("unexpected argument %q after -c %s", c.Args().First(), file)
 		}
-		path, name, err = tunnel.ResolveConfigFile(file)
+		path, name, err = config.ResolveConfigFile(file)
 	} else {
 		if c.NArg() != 1 {
 			return configTarget{}, fmt.Errorf("expected one interface NAME or config FILE (or -c FILE)")
 		}
-		path, name, err = tunnel.ResolveConfigPath(c.Args().First(), confDir)
+		path, name, err = config.ResolveConfigPath(c.Args().First(), confDir)
 	}
 	if err != nil {
 		return configTarget{}, err
@@ -58,7 +59,7 @@ func resolveTarget(c *cli.Context) (configTarget, error) {
 
 // warnWorldAccessible says what wg-quick says of a config others can read.
 func warnWorldAccessible(path string) {
-	if ok, err := tunnel.WorldAccessible(path); err == nil && ok {
+	if ok, err := config.WorldAccessible(path); err == nil && ok {
 		fmt.Fprintf(os.Stderr, "Warning: `%s' is world accessible\n", path)
 	}
 }
@@ -68,19 +69,19 @@ func runDir(c *cli.Context) string {
 	if d := c.String("run-dir"); d != "" {
 		return d
 	}
-	return tunnel.DefaultRunDir()
+	return rundir.DefaultRunDir()
 }
 
 // findRunning locates the state or socket of a running (or crashed) tunnel.
 func findRunning(explicit, name string) (dir string, err error) {
-	for _, d := range tunnel.RunDirs(explicit) {
-		for _, p := range []string{tunnel.StatePath(d, name), tunnel.SocketPath(d, name)} {
+	for _, d := range rundir.RunDirs(explicit) {
+		for _, p := range []string{rundir.StatePath(d, name), rundir.SocketPath(d, name)} {
 			if _, err := os.Lstat(p); err == nil {
 				return d, nil
 			}
 		}
 	}
-	return "", fmt.Errorf("`%s' is not a WireGuard interface: %w", name, tunnel.ErrNoInterface)
+	return "", fmt.Errorf("`%s' is not a WireGuard interface: %w", name, rundir.ErrNoInterface)
 }
 
 // ifaceName is wg-quick's rule for interface names.

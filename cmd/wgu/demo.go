@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 func demoCommand() *cli.Command {
@@ -36,7 +37,7 @@ func demoCommand() *cli.Command {
 type demoPeer struct {
 	name string
 	role string
-	key  tunnel.SecretKey
+	key  config.SecretKey
 	addr netip.Prefix
 }
 
@@ -53,7 +54,7 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger) error {
 		{name: "phone", role: "on the road"},
 	}
 	for i, p := range peers {
-		k, err := tunnel.GeneratePrivateKey()
+		k, err := config.GeneratePrivateKey()
 		if err != nil {
 			return err
 		}
@@ -65,12 +66,12 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger) error {
 
 	// The hub listens on a port the kernel picks, so the demo never clashes
 	// with a real WireGuard on 51820; the spokes learn it after it is up.
-	hubCfg := &tunnel.Config{Name: "hub", Interface: tunnel.Interface{
+	hubCfg := &config.Config{Name: "hub", Interface: config.Interface{
 		PrivateKey: hub.key,
 		Addresses:  []netip.Prefix{hub.addr},
 	}}
 	for _, spoke := range []*demoPeer{homelab, phone} {
-		hubCfg.Peers = append(hubCfg.Peers, tunnel.Peer{
+		hubCfg.Peers = append(hubCfg.Peers, config.Peer{
 			PublicKey:  spoke.key.PublicKey(),
 			AllowedIPs: []netip.Prefix{netip.PrefixFrom(spoke.addr.Addr(), 32)},
 		})
@@ -85,15 +86,15 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	hubEndpoint := tunnel.Endpoint{Host: "127.0.0.1", Port: st.ListenPort}
+	hubEndpoint := config.Endpoint{Host: "127.0.0.1", Port: st.ListenPort}
 	printConfig(out, hubCfg)
 
 	spokes := map[*demoPeer]*tunnel.Tunnel{}
 	for _, spoke := range []*demoPeer{homelab, phone} {
-		cfg := &tunnel.Config{Name: spoke.name, Interface: tunnel.Interface{
+		cfg := &config.Config{Name: spoke.name, Interface: config.Interface{
 			PrivateKey: spoke.key,
 			Addresses:  []netip.Prefix{spoke.addr},
-		}, Peers: []tunnel.Peer{{
+		}, Peers: []config.Peer{{
 			PublicKey:           hub.key.PublicKey(),
 			Endpoint:            hubEndpoint,
 			AllowedIPs:          []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")},
@@ -197,7 +198,7 @@ func fetch(ctx context.Context, c *http.Client, url string) (string, error) {
 }
 
 // printConfig shows a config as its wg-quick file, private key hidden.
-func printConfig(out io.Writer, cfg *tunnel.Config) {
+func printConfig(out io.Writer, cfg *config.Config) {
 	text, err := cfg.MarshalText()
 	if err != nil {
 		return

@@ -12,8 +12,12 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/vishvananda/netlink"
 
+	"github.com/wgu-project/wgu/internal/daemon"
 	"github.com/wgu-project/wgu/internal/doctor"
+	"github.com/wgu-project/wgu/internal/rundir"
 	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 func doctorCommand() *cli.Command {
@@ -53,7 +57,7 @@ func runDoctor(c *cli.Context) error {
 	var rep doctorReport
 	t, err := doctorTarget(c)
 	switch {
-	case errors.Is(err, tunnel.ErrInvalidConfig):
+	case errors.Is(err, config.ErrInvalidConfig):
 		// A config wgu refuses is the first finding, not a usage error.
 		rep.Results = []doctor.Result{{Status: doctor.Fail, ID: "config.parse", Finding: err.Error(),
 			Fix: "correct that line (wg-quick's format: see `wgu showconf` of a working interface)"}}
@@ -124,7 +128,7 @@ func doctorTarget(c *cli.Context) (*doctor.Target, error) {
 		path = configs[0]
 		others = append(configs[1:], others...)
 		var err error
-		if path, name, err = tunnel.ResolveConfigPath(path, confDir); err != nil {
+		if path, name, err = config.ResolveConfigPath(path, confDir); err != nil {
 			return nil, err
 		}
 	case c.NArg() == 1 && validName(c.Args().First()):
@@ -136,7 +140,7 @@ func doctorTarget(c *cli.Context) (*doctor.Target, error) {
 		}
 	case c.NArg() == 1:
 		var err error
-		if path, name, err = tunnel.ResolveConfigPath(c.Args().First(), confDir); err != nil {
+		if path, name, err = config.ResolveConfigPath(c.Args().First(), confDir); err != nil {
 			return nil, err
 		}
 	default:
@@ -163,7 +167,7 @@ func doctorTarget(c *cli.Context) (*doctor.Target, error) {
 		t.Side = doctor.SideFromStatus(running.Status)
 	default:
 		return nil, fmt.Errorf("`%s' is neither a running interface nor a config file (%s): %w", name,
-			filepath.Join(confDir, name+".conf"), tunnel.ErrNoInterface)
+			filepath.Join(confDir, name+".conf"), rundir.ErrNoInterface)
 	}
 	for _, o := range others {
 		side, err := doctor.LoadSide(o)
@@ -183,11 +187,11 @@ func fileExists(p string) bool {
 // findDoctorRunning returns the running interface called name (nil if none)
 // and the config file its daemon recorded.
 func findDoctorRunning(c *cli.Context, name string) (*doctor.Running, string, error) {
-	sock, err := tunnel.FindSocket(c.String("run-dir"), name)
+	sock, err := rundir.FindSocket(c.String("run-dir"), name)
 	if err != nil {
 		return nil, "", nil
 	}
-	st, err := tunnel.GetStatus(c.Context, sock)
+	st, err := uapi.Get(c.Context, sock)
 	if err != nil {
 		return nil, "", fmt.Errorf("reading %s's state: %w", name, err)
 	}
@@ -195,8 +199,8 @@ func findDoctorRunning(c *cli.Context, name string) (*doctor.Running, string, er
 	dir := filepath.Dir(sock)
 	r := &doctor.Running{Status: st, Socket: sock, RunDir: dir}
 	var cfgPath string
-	if state, err := tunnel.ReadState(dir, name); err == nil {
-		r.Mode = state.Mode
+	if state, err := daemon.ReadState(dir, name); err == nil {
+		r.Mode = tunnel.Mode(state.Mode)
 		cfgPath = state.ConfigPath
 		if state.Host != nil && state.Host.Link != "" {
 			r.Link = state.Host.Link

@@ -9,8 +9,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/wgu-project/wgu/internal/daemon"
+	"github.com/wgu-project/wgu/internal/hooks"
 	"github.com/wgu-project/wgu/internal/rundir"
 	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // stopTimeout is how long down waits for a daemon to finish its PreDown,
@@ -37,14 +40,14 @@ func runDown(c *cli.Context) error {
 		return err
 	}
 	log := newLogger(os.Stderr)
-	st, err := tunnel.ReadState(dir, name)
+	st, err := daemon.ReadState(dir, name)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		// A forged or damaged state is not acted on at all.
 		return err
 	}
-	var daemon *os.Process
+	var proc *os.Process
 	if st != nil {
-		if daemon, err = st.OpenDaemon(c.Context, dir, name); err != nil {
+		if proc, err = st.OpenDaemon(c.Context, dir, name); err != nil {
 			log.Warn("not signalling the process the state names: it is not the daemon", "err", err)
 		}
 		// A config path taken from the state runs hooks only if the file is
@@ -58,13 +61,10 @@ func runDown(c *cli.Context) error {
 			}
 		}
 	}
-	hooks := tunnel.HookRunner{Out: os.Stderr, Mode: tunnel.ModeTUN}
-	if st != nil && st.Mode != "" {
-		hooks.Mode = st.Mode
-	}
-	var cfg *tunnel.Config
+	hooks := hooks.Runner{Out: os.Stderr, SkipHostNetwork: st != nil && st.Mode == string(tunnel.ModeNetstack)}
+	var cfg *config.Config
 	if path != "" {
-		cfg, err = tunnel.LoadConfig(path)
+		cfg, err = config.LoadConfig(path)
 		if err != nil {
 			log.Warn("cannot read the config, skipping hooks", "err", err)
 		}
@@ -73,17 +73,17 @@ func runDown(c *cli.Context) error {
 	// output and failure reach this terminal: a live daemon is told to
 	// leave them to us (one that does not know how runs them itself). A
 	// failing hook fails `down`, but the teardown still finishes.
-	ourHooks := cfg != nil && (daemon == nil || handOverHooks(c.Context, dir, name))
+	ourHooks := cfg != nil && (proc == nil || handOverHooks(c.Context, dir, name))
 	var errs []error
 	if ourHooks {
 		errs = append(errs, hooks.Run(c.Context, "PreDown", name, cfg.Interface.PreDown))
 	}
-	if daemon != nil {
+	if proc != nil {
 		// The daemon saves the config (SaveConfig) and undoes its changes.
-		errs = append(errs, tunnel.StopDaemon(daemon, stopTimeout))
+		errs = append(errs, daemon.StopDaemon(proc, stopTimeout))
 	}
 	// Whatever a dead daemon left behind.
-	errs = append(errs, tunnel.Cleanup(c.Context, log, dir, name))
+	errs = append(errs, daemon.Cleanup(c.Context, log, dir, name))
 	if ourHooks {
 		errs = append(errs, hooks.Run(c.Context, "PostDown", name, cfg.Interface.PostDown))
 	}
@@ -95,12 +95,12 @@ func runDown(c *cli.Context) error {
 func handOverHooks(ctx context.Context, dir, name string) bool {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	cl, err := tunnel.DialControl(ctx, dir, name)
+	cl, err := daemon.Dial(ctx, dir, name)
 	if err != nil {
 		return false
 	}
 	defer cl.Close()
-	_, err = cl.Do(tunnel.ControlRequest{Op: "external-hooks"})
+	_, err = cl.Do(daemon.Request{Op: "external-hooks"})
 	return err == nil
 }
 

@@ -8,7 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 // The formats here are wg(8)'s, byte for byte, so scripts written for `wg
@@ -49,7 +50,7 @@ func (p painter) unit(u string) string { return p.c(ansiCyan) + u + p.c(ansiRese
 
 // formatShow pretty-prints one interface as `wg show NAME` does. Peers are
 // sorted by latest handshake, newest first, those without one last.
-func formatShow(w io.Writer, st *tunnel.Status, now time.Time, color, hideKeys bool) {
+func formatShow(w io.Writer, st *uapi.Status, now time.Time, color, hideKeys bool) {
 	p := painter{w: w, color: color}
 	fmt.Fprintf(w, "%s%sinterface%s: %s%s%s\n", p.c(ansiGreen), p.c(ansiBold), p.c(ansiReset), p.c(ansiGreen), st.Name, p.c(ansiReset))
 	if !st.PrivateKey.IsZero() {
@@ -63,7 +64,7 @@ func formatShow(w io.Writer, st *tunnel.Status, now time.Time, color, hideKeys b
 		p.field("fwmark", fmt.Sprintf("0x%x", st.FwMark))
 	}
 	peers := slices.Clone(st.Peers)
-	slices.SortStableFunc(peers, func(a, b tunnel.PeerStatus) int {
+	slices.SortStableFunc(peers, func(a, b uapi.PeerStatus) int {
 		switch {
 		case a.LastHandshake.IsZero() && b.LastHandshake.IsZero():
 			return 0
@@ -104,7 +105,7 @@ func maybeHidden(key string, hide bool) string {
 }
 
 // allowedIPs is "a/n, b/m" with the slash coloured, or "(none)".
-func (p painter) allowedIPs(peer tunnel.PeerStatus) string {
+func (p painter) allowedIPs(peer uapi.PeerStatus) string {
 	if len(peer.AllowedIPs) == 0 {
 		return "(none)"
 	}
@@ -174,7 +175,7 @@ func isShowField(s string) bool { return slices.Contains(showFields, s) }
 
 // formatField prints one script-friendly field; prefix ("IFNAME\t" with
 // `all`, else "") starts every line. Keys are never hidden here.
-func formatField(w io.Writer, st *tunnel.Status, field, prefix string) error {
+func formatField(w io.Writer, st *uapi.Status, field, prefix string) error {
 	line := func(cols ...string) { fmt.Fprintf(w, "%s%s\n", prefix, strings.Join(cols, "\t")) }
 	switch field {
 	case "public-key":
@@ -217,14 +218,14 @@ func formatField(w io.Writer, st *tunnel.Status, field, prefix string) error {
 	return nil
 }
 
-func publicKey(st *tunnel.Status) tunnel.Key {
+func publicKey(st *uapi.Status) config.Key {
 	if st.PrivateKey.IsZero() {
-		return tunnel.Key{}
+		return config.Key{}
 	}
 	return st.PrivateKey.PublicKey()
 }
 
-func keyOrNone(k tunnel.Key) string {
+func keyOrNone(k config.Key) string {
 	if k.IsZero() {
 		return "(none)"
 	}
@@ -238,14 +239,14 @@ func fwmarkText(m uint32) string {
 	return fmt.Sprintf("0x%x", m)
 }
 
-func endpointOrNone(e tunnel.Endpoint) string {
+func endpointOrNone(e config.Endpoint) string {
 	if e.IsZero() {
 		return "(none)"
 	}
 	return e.String()
 }
 
-func joinIPs(p tunnel.PeerStatus, sep string) string {
+func joinIPs(p uapi.PeerStatus, sep string) string {
 	if len(p.AllowedIPs) == 0 {
 		return "(none)"
 	}
@@ -256,14 +257,14 @@ func joinIPs(p tunnel.PeerStatus, sep string) string {
 	return strings.Join(parts, sep)
 }
 
-func handshakeSecs(p tunnel.PeerStatus) string {
+func handshakeSecs(p uapi.PeerStatus) string {
 	if p.LastHandshake.IsZero() {
 		return "0"
 	}
 	return strconv.FormatInt(p.LastHandshake.Unix(), 10)
 }
 
-func keepaliveText(p tunnel.PeerStatus) string {
+func keepaliveText(p uapi.PeerStatus) string {
 	if p.PersistentKeepalive == 0 {
 		return "off"
 	}
@@ -271,7 +272,7 @@ func keepaliveText(p tunnel.PeerStatus) string {
 }
 
 // formatShowconf prints the device's configuration as `wg showconf` does.
-func formatShowconf(w io.Writer, st *tunnel.Status) {
+func formatShowconf(w io.Writer, st *uapi.Status) {
 	fmt.Fprintln(w, "[Interface]")
 	if st.ListenPort != 0 {
 		fmt.Fprintf(w, "ListenPort = %d\n", st.ListenPort)

@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
-func mustKey(t *testing.T, s string) tunnel.Key {
+func mustKey(t *testing.T, s string) config.Key {
 	t.Helper()
-	k, err := tunnel.ParseKey(s)
+	k, err := config.ParseKey(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,21 +21,21 @@ func mustKey(t *testing.T, s string) tunnel.Key {
 }
 
 // testStatus is WG-COMPAT's example device, plus a peer with no handshake.
-func testStatus(t *testing.T, now time.Time) *tunnel.Status {
-	return &tunnel.Status{
+func testStatus(t *testing.T, now time.Time) *uapi.Status {
+	return &uapi.Status{
 		Name:       "wga",
 		PrivateKey: mustKey(t, "KDLqBQCWZdQoRF9HiHyNoFqXWy7gAUWjCrhwoZJsyGM=").Secret(),
 		ListenPort: 51820,
 		FwMark:     0xca6c,
-		Peers: []tunnel.PeerStatus{
-			{Peer: tunnel.Peer{
+		Peers: []uapi.PeerStatus{
+			{Peer: config.Peer{
 				PublicKey:  mustKey(t, "WMQf7xDlOoqj1V0evRx7yLlmaMkmHbdKyOdvLSlEqwA="),
 				AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/32")},
 			}},
-			{Peer: tunnel.Peer{
+			{Peer: config.Peer{
 				PublicKey:           mustKey(t, "ApoOaCq8uiZNCE8bDkOL6lc94HnC/7T//+ICfYYEZBk="),
 				PresharedKey:        mustKey(t, "W04HUxgmEYKlMLOUXZG0Iw68aeL6vEHPZvy+WJoMKzA=").Secret(),
-				Endpoint:            tunnel.Endpoint{Host: "10.99.0.2", Port: 51821},
+				Endpoint:            config.Endpoint{Host: "10.99.0.2", Port: 51821},
 				AllowedIPs:          []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"), netip.MustParsePrefix("192.168.50.0/24")},
 				PersistentKeepalive: 25,
 			}, LastHandshake: now.Add(-7 * time.Second), RxBytes: 764, TxBytes: 1012},

@@ -9,7 +9,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/internal/daemon"
+	"github.com/wgu-project/wgu/internal/rundir"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 // healthCommand is an orchestrator's probe that needs no shell, no curl and
@@ -50,13 +52,13 @@ func runHealth(c *cli.Context) error {
 // is not healthy.
 func checkHealth(ctx context.Context, runDir, name string, handshake bool, now time.Time) (string, error) {
 	if name == "" {
-		names := tunnel.Interfaces(runDir)
+		names := rundir.Interfaces(runDir)
 		if len(names) != 1 {
 			return "", fmt.Errorf("unhealthy: %d interfaces are running (%v); name one", len(names), names)
 		}
 		name = names[0]
 	}
-	cl, err := tunnel.DialControl(ctx, runDir, name)
+	cl, err := daemon.Dial(ctx, runDir, name)
 	if err != nil {
 		return "", fmt.Errorf("unhealthy: %w", err)
 	}
@@ -82,7 +84,7 @@ func checkHealth(ctx context.Context, runDir, name string, handshake bool, now t
 
 // freshestHandshake returns the age of the newest handshake if it is fresh
 // enough for a live tunnel.
-func freshestHandshake(st *tunnel.Status, now time.Time) (time.Duration, error) {
+func freshestHandshake(st *uapi.Status, now time.Time) (time.Duration, error) {
 	best := time.Duration(-1)
 	for _, p := range st.Peers {
 		if p.LastHandshake.IsZero() {
@@ -100,14 +102,14 @@ func freshestHandshake(st *tunnel.Status, now time.Time) (time.Duration, error) 
 
 // controlInfo asks for the daemon's info, giving up when ctx ends: a stuck
 // daemon must fail the probe, not hang it.
-func controlInfo(ctx context.Context, cl *tunnel.ControlClient) (*tunnel.ControlReply, error) {
+func controlInfo(ctx context.Context, cl *daemon.Client) (*daemon.Reply, error) {
 	type result struct {
-		rep *tunnel.ControlReply
+		rep *daemon.Reply
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		rep, err := cl.Do(tunnel.ControlRequest{Op: "info"})
+		rep, err := cl.Do(daemon.Request{Op: "info"})
 		done <- result{rep, err}
 	}()
 	select {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 func TestHealthAgainstARunningTunnel(t *testing.T) {
@@ -18,15 +20,15 @@ func TestHealthAgainstARunningTunnel(t *testing.T) {
 	if err := os.Mkdir(runDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	priv, err := tunnel.GeneratePrivateKey()
+	priv, err := config.GeneratePrivateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	peer, err := tunnel.GeneratePrivateKey()
+	peer, err := config.GeneratePrivateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := tunnel.ParseConfig("wgh0.conf", strings.NewReader("[Interface]\nPrivateKey = "+priv.Reveal().String()+
+	cfg, err := config.ParseConfig("wgh0.conf", strings.NewReader("[Interface]\nPrivateKey = "+priv.Reveal().String()+
 		"\nAddress = 10.9.0.1/24\n\n[Peer]\nPublicKey = "+peer.PublicKey().String()+"\nAllowedIPs = 10.9.0.2/32\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -59,10 +61,10 @@ func TestHealthAgainstARunningTunnel(t *testing.T) {
 
 func TestFreshestHandshake(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
-	peers := func(ages ...time.Duration) *tunnel.Status {
-		st := &tunnel.Status{}
+	peers := func(ages ...time.Duration) *uapi.Status {
+		st := &uapi.Status{}
 		for _, a := range ages {
-			var p tunnel.PeerStatus
+			var p uapi.PeerStatus
 			if a >= 0 {
 				p.LastHandshake = now.Add(-a)
 			}
@@ -71,7 +73,7 @@ func TestFreshestHandshake(t *testing.T) {
 		return st
 	}
 	for _, tt := range []struct {
-		st   *tunnel.Status
+		st   *uapi.Status
 		want time.Duration
 		ok   bool
 	}{

@@ -10,7 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 func genkeyCommand() *cli.Command {
@@ -18,7 +18,7 @@ func genkeyCommand() *cli.Command {
 		Name:  "genkey",
 		Usage: "print a new private key (base64), as wg genkey",
 		Action: func(c *cli.Context) error {
-			return printNewKey(tunnel.GeneratePrivateKey)
+			return printNewKey(config.GeneratePrivateKey)
 		},
 	}
 }
@@ -28,12 +28,12 @@ func genpskCommand() *cli.Command {
 		Name:  "genpsk",
 		Usage: "print a new preshared key (base64), as wg genpsk",
 		Action: func(c *cli.Context) error {
-			return printNewKey(tunnel.GeneratePresharedKey)
+			return printNewKey(config.GeneratePresharedKey)
 		},
 	}
 }
 
-func printNewKey(generate func() (tunnel.SecretKey, error)) error {
+func printNewKey(generate func() (config.SecretKey, error)) error {
 	warnWorldAccessibleStdout()
 	k, err := generate()
 	if err != nil {
@@ -69,14 +69,14 @@ func pubkeyCommand() *cli.Command {
 
 // readPublicKey reads a base64 private key followed only by whitespace, as wg
 // pubkey accepts it, and derives its public key.
-func readPublicKey(r io.Reader) (tunnel.Key, error) {
+func readPublicKey(r io.Reader) (config.Key, error) {
 	b, err := io.ReadAll(bufio.NewReader(io.LimitReader(r, 4096)))
 	if err != nil {
-		return tunnel.Key{}, fmt.Errorf("reading private key: %w", err)
+		return config.Key{}, fmt.Errorf("reading private key: %w", err)
 	}
-	priv, err := tunnel.ParseKey(strings.TrimSpace(string(b)))
+	priv, err := config.ParseKey(strings.TrimSpace(string(b)))
 	if err != nil {
-		return tunnel.Key{}, errors.New("Key is not the correct length or format")
+		return config.Key{}, errors.New("Key is not the correct length or format")
 	}
 	return priv.PublicKey(), nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/wgu-project/wgu/internal/peerbook"
 	"github.com/wgu-project/wgu/internal/ui"
 	"github.com/wgu-project/wgu/tunnel"
 )
@@ -31,7 +32,7 @@ func preparePagePassword(path, addr string) error {
 	if !ui.IsLoopback(addr) {
 		fmt.Fprintf(os.Stderr, "Warning: the management page on %s is reachable from the network; put TLS in front of it (its cookies are Secure only over TLS)\n", ui.LoopbackDefault(addr))
 	}
-	book := &tunnel.PeerBook{Path: path}
+	book := &peerbook.PeerBook{Path: path}
 	if book.InterfaceComment(pagePasswordKey) != "" || os.Getenv(pagePasswordHashEnv) != "" {
 		return nil
 	}
@@ -48,7 +49,7 @@ func preparePagePassword(path, addr string) error {
 
 // servePage starts the management page in the daemon.
 func servePage(ctx context.Context, req upRequest, name string, t *tunnel.Tunnel, log *slog.Logger) (func(), error) {
-	book := &tunnel.PeerBook{Path: req.path, Apply: t.ReloadConfig}
+	book := &peerbook.PeerBook{Path: req.path, Apply: t.ReloadConfig}
 	hash := book.InterfaceComment(pagePasswordKey)
 	if hash == "" {
 		hash = os.Getenv(pagePasswordHashEnv)

@@ -14,7 +14,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/internal/daemon"
+	"github.com/wgu-project/wgu/internal/peerbook"
+	"github.com/wgu-project/wgu/internal/rundir"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 // defaultClientKeepalive keeps a phone's NAT mapping open, as wg-easy and
@@ -95,7 +99,7 @@ func peerCommand() *cli.Command {
 // hub is a running hub found by its interface name.
 type hub struct {
 	name, dir string
-	book      *tunnel.PeerBook
+	book      *peerbook.PeerBook
 }
 
 // findHub locates a running wgu interface and the config file it runs from.
@@ -103,9 +107,9 @@ func findHub(c *cli.Context, name string) (*hub, error) {
 	if !validName(name) {
 		return nil, fmt.Errorf("%q is not an interface name", name)
 	}
-	for _, dir := range tunnel.RunDirs(c.String("run-dir")) {
-		st, err := tunnel.ReadState(dir, name)
-		if errors.Is(err, tunnel.ErrBadState) {
+	for _, dir := range rundir.RunDirs(c.String("run-dir")) {
+		st, err := daemon.ReadState(dir, name)
+		if errors.Is(err, daemon.ErrBadState) {
 			return nil, err // an untrusted run directory or state names no file to edit
 		}
 		if err != nil {
@@ -118,28 +122,28 @@ func findHub(c *cli.Context, name string) (*hub, error) {
 			return nil, fmt.Errorf("%s runs without a config file wgu knows (a wireguard-go style daemon); use `wgu set` there", name)
 		}
 		h := &hub{name: name, dir: dir}
-		h.book = &tunnel.PeerBook{Path: st.ConfigPath, Apply: h.reload}
+		h.book = &peerbook.PeerBook{Path: st.ConfigPath, Apply: h.reload}
 		return h, nil
 	}
-	return nil, fmt.Errorf("`%s' is not a running wgu interface (no state in %s): %w", name, strings.Join(tunnel.RunDirs(c.String("run-dir")), " or "), tunnel.ErrNoInterface)
+	return nil, fmt.Errorf("`%s' is not a running wgu interface (no state in %s): %w", name, strings.Join(rundir.RunDirs(c.String("run-dir")), " or "), rundir.ErrNoInterface)
 }
 
 // reload makes the daemon re-read its file.
 func (h *hub) reload(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, reloadTimeout)
 	defer cancel()
-	cl, err := tunnel.DialControl(ctx, h.dir, h.name)
+	cl, err := daemon.Dial(ctx, h.dir, h.name)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	_, err = cl.Do(tunnel.ControlRequest{Op: "reload"})
+	_, err = cl.Do(daemon.Request{Op: "reload"})
 	return err
 }
 
 // status is the device's live state, or nil.
-func (h *hub) status(ctx context.Context) *tunnel.Status {
-	st, err := tunnel.GetStatus(ctx, tunnel.SocketPath(h.dir, h.name))
+func (h *hub) status(ctx context.Context) *uapi.Status {
+	st, err := uapi.Get(ctx, rundir.SocketPath(h.dir, h.name))
 	if err != nil {
 		return nil
 	}
@@ -158,17 +162,17 @@ func runPeerAdd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	np := tunnel.NewPeer{Name: args[1], Endpoint: c.String("endpoint"), PresharedKey: c.Bool("psk"), KeepClientKey: c.Bool("keep-client-key")}
-	if err := tunnel.CheckPeerName(np.Name); err != nil {
+	np := peerbook.NewPeer{Name: args[1], Endpoint: c.String("endpoint"), PresharedKey: c.Bool("psk"), KeepClientKey: c.Bool("keep-client-key")}
+	if err := peerbook.CheckPeerName(np.Name); err != nil {
 		return err
 	}
 	if ip := c.String("ip"); ip != "auto" {
-		if np.Address, err = tunnel.ParsePrefixList(ip); err != nil {
+		if np.Address, err = config.ParsePrefixList(ip); err != nil {
 			return fmt.Errorf("--ip: %w", err)
 		}
 	}
 	if v := c.String("allowed-ips"); v != "" {
-		if np.AllowedIPs, err = tunnel.ParsePrefixList(v); err != nil {
+		if np.AllowedIPs, err = config.ParsePrefixList(v); err != nil {
 			return fmt.Errorf("--allowed-ips: %w", err)
 		}
 	}
@@ -254,13 +258,13 @@ func runPeerList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	writePeerList(os.Stdout, tunnel.PeerViews(entries, h.status(c.Context)), time.Now())
+	writePeerList(os.Stdout, peerbook.PeerViews(entries, h.status(c.Context)), time.Now())
 	return nil
 }
 
 // writePeerList prints one line per peer; the columns are stable for scripts
 // (tab separated when piped through `column -t -s $'\t'`).
-func writePeerList(w io.Writer, views []tunnel.PeerView, now time.Time) {
+func writePeerList(w io.Writer, views []peerbook.PeerView, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tADDRESSES\tSTATE\tHANDSHAKE\tRECEIVED\tSENT\tPUBLIC KEY")
 	var p painter
@@ -306,11 +310,11 @@ func runPeerShow(c *cli.Context) error {
 		return err
 	}
 	conf, err := h.book.ClientConfig(args[1])
-	if errors.Is(err, tunnel.ErrClientKeyNotKept) {
+	if errors.Is(err, peerbook.ErrClientKeyNotKept) {
 		entries, _ := h.book.Entries()
-		for _, v := range tunnel.PeerViews(entries, h.status(c.Context)) {
+		for _, v := range peerbook.PeerViews(entries, h.status(c.Context)) {
 			if v.Name == args[1] || v.PublicKey.String() == args[1] {
-				writePeerList(os.Stdout, []tunnel.PeerView{v}, time.Now())
+				writePeerList(os.Stdout, []peerbook.PeerView{v}, time.Now())
 			}
 		}
 		return err
@@ -358,7 +362,7 @@ func runPeerEnable(c *cli.Context, enabled bool) error {
 	return nil
 }
 
-func orKey(name string, k tunnel.Key) string {
+func orKey(name string, k config.Key) string {
 	if name != "" {
 		return name
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/wgu-project/wgu/internal/daemon"
+	"github.com/wgu-project/wgu/internal/rundir"
 	"github.com/wgu-project/wgu/tunnel"
 )
 
@@ -64,14 +66,14 @@ func runPing(c *cli.Context) error {
 
 // dialPingTarget connects to the control socket of interface name or, with
 // no name, of the only interface this user can reach.
-func dialPingTarget(ctx context.Context, runDir, name string) (*tunnel.ControlClient, error) {
+func dialPingTarget(ctx context.Context, runDir, name string) (*daemon.Client, error) {
 	if name != "" {
-		return tunnel.DialControl(ctx, runDir, name)
+		return daemon.Dial(ctx, runDir, name)
 	}
-	var reachable []*tunnel.ControlClient
+	var reachable []*daemon.Client
 	var names []string
-	for _, n := range tunnel.Interfaces(runDir) {
-		if cl, err := tunnel.DialControl(ctx, runDir, n); err == nil {
+	for _, n := range rundir.Interfaces(runDir) {
+		if cl, err := daemon.Dial(ctx, runDir, n); err == nil {
 			reachable = append(reachable, cl)
 			names = append(names, n)
 		}
@@ -83,14 +85,14 @@ func dialPingTarget(ctx context.Context, runDir, name string) (*tunnel.ControlCl
 		cl.Close()
 	}
 	if len(reachable) == 0 {
-		return nil, fmt.Errorf("no running wgu interface found: %w", tunnel.ErrNoInterface)
+		return nil, fmt.Errorf("no running wgu interface found: %w", rundir.ErrNoInterface)
 	}
 	return nil, fmt.Errorf("%d interfaces are running (%s); say which with -I NAME", len(names), strings.Join(names, ", "))
 }
 
 // pingLoop sends requests until count replies (or forever with 0) or until
 // ctx ends, printing ping(8)'s per-reply line.
-func pingLoop(ctx context.Context, out io.Writer, cl *tunnel.ControlClient, dst netip.Addr, count int, interval, timeout time.Duration) (int, []time.Duration, error) {
+func pingLoop(ctx context.Context, out io.Writer, cl *daemon.Client, dst netip.Addr, count int, interval, timeout time.Duration) (int, []time.Duration, error) {
 	fmt.Fprintf(out, "PING %s through the tunnel: 56 data bytes\n", dst)
 	var rtts []time.Duration
 	sent := 0
@@ -100,7 +102,7 @@ func pingLoop(ctx context.Context, out io.Writer, cl *tunnel.ControlClient, dst 
 		}
 		start := time.Now()
 		sent++
-		rep, err := cl.Do(tunnel.ControlRequest{Op: "ping", Addr: dst.String(), Seq: uint16(seq), Timeout: int64(timeout)})
+		rep, err := cl.Do(daemon.Request{Op: "ping", Addr: dst.String(), Seq: uint16(seq), Timeout: int64(timeout)})
 		switch {
 		case err == nil:
 			rtt := time.Duration(rep.RTT)

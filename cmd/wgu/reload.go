@@ -8,7 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/internal/daemon"
 )
 
 // reloadTimeout bounds a reload: resolving endpoints and changing routes.
@@ -38,12 +38,12 @@ func runReload(c *cli.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Context, reloadTimeout)
 	defer cancel()
-	cl, err := tunnel.DialControl(ctx, c.String("run-dir"), name)
+	cl, err := daemon.Dial(ctx, c.String("run-dir"), name)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	rep, err := cl.Do(tunnel.ControlRequest{Op: "reload"})
+	rep, err := cl.Do(daemon.Request{Op: "reload"})
 	if rep != nil {
 		for _, w := range rep.Warnings {
 			fmt.Fprintf(os.Stderr, "Warning: %s\n", w)

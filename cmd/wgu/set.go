@@ -6,7 +6,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/internal/rundir"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 func setCommand() *cli.Command {
@@ -29,15 +31,15 @@ func runSet(c *cli.Context) error {
 	if len(args) < 1 {
 		return fmt.Errorf("Usage: wgu set <interface> [listen-port <port>] [fwmark <mark>] [private-key <file path>] [peer <base64 public key> [remove] [preshared-key <file path>] [endpoint <ip>:<port>] [persistent-keepalive <interval seconds>] [allowed-ips <ip1>/<cidr1>[,<ip2>/<cidr2>]...] ]...")
 	}
-	sock, err := tunnel.FindSocket("", args[0])
+	sock, err := rundir.FindSocket("", args[0])
 	if err != nil {
 		return fmt.Errorf("Unable to modify interface: %w", err)
 	}
-	body, err := tunnel.SetArgsUAPI(c.Context, net.DefaultResolver, args[1:])
+	body, err := config.SetArgs(c.Context, net.DefaultResolver, args[1:])
 	if err != nil {
 		return err
 	}
-	if err := tunnel.SetUAPI(c.Context, sock, body); err != nil {
+	if err := uapi.Set(c.Context, sock, body); err != nil {
 		return fmt.Errorf("Unable to modify interface: %w", err)
 	}
 	return nil

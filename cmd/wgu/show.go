@@ -12,7 +12,10 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/wgu-project/wgu/internal/daemon"
+	"github.com/wgu-project/wgu/internal/rundir"
 	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 func showCommand() *cli.Command {
@@ -38,7 +41,7 @@ func runShow(c *cli.Context) error {
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
 	if len(args) == 1 && args[0] == "interfaces" {
-		if names := tunnel.Interfaces(runDir); len(names) > 0 {
+		if names := rundir.Interfaces(runDir); len(names) > 0 {
 			fmt.Fprintln(out, strings.Join(names, " "))
 		}
 		return nil
@@ -58,7 +61,7 @@ func runShow(c *cli.Context) error {
 	}
 	names := []string{target}
 	if target == "all" {
-		names = tunnel.Interfaces(runDir)
+		names = rundir.Interfaces(runDir)
 	}
 	color := useColor(os.Stdout)
 	hide := os.Getenv("WG_HIDE_KEYS") != "never"
@@ -95,7 +98,7 @@ func runShow(c *cli.Context) error {
 
 // runShowJSON prints `wgu show --json [NAME|all]`.
 func runShowJSON(ctx context.Context, out io.Writer, runDir string, args []string) error {
-	names := tunnel.Interfaces(runDir)
+	names := rundir.Interfaces(runDir)
 	if len(args) == 1 && args[0] != "all" {
 		names = args[:1]
 	} else if len(args) > 1 {
@@ -118,12 +121,12 @@ func runShowJSON(ctx context.Context, out io.Writer, runDir string, args []strin
 }
 
 // interfaceStatus reads a running interface's state over its UAPI socket.
-func interfaceStatus(ctx context.Context, runDir, name string) (*tunnel.Status, error) {
-	sock, err := tunnel.FindSocket(runDir, name)
+func interfaceStatus(ctx context.Context, runDir, name string) (*uapi.Status, error) {
+	sock, err := rundir.FindSocket(runDir, name)
 	if err != nil {
 		return nil, fmt.Errorf("%s: No such device", name)
 	}
-	st, err := tunnel.GetStatus(ctx, sock)
+	st, err := uapi.Get(ctx, sock)
 	if err != nil {
 		return nil, err
 	}
@@ -136,13 +139,13 @@ func interfaceStatus(ctx context.Context, runDir, name string) (*tunnel.Status, 
 func showExtras(ctx context.Context, w io.Writer, runDir, name string) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	cl, err := tunnel.DialControl(ctx, runDir, name)
+	cl, err := daemon.Dial(ctx, runDir, name)
 	if err != nil {
 		return // wireguard-go, or an older wgu
 	}
 	defer cl.Close()
-	rep, err := cl.Do(tunnel.ControlRequest{Op: "info"})
-	if err != nil || rep.Mode != tunnel.ModeNetstack {
+	rep, err := cl.Do(daemon.Request{Op: "info"})
+	if err != nil || rep.Mode != string(tunnel.ModeNetstack) {
 		return
 	}
 	fmt.Fprintln(w)

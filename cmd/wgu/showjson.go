@@ -6,7 +6,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/internal/daemon"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 // The schema of `wgu show --json`, stable: fields are only ever added.
@@ -38,7 +39,7 @@ type jsonPeer struct {
 	PersistentKeepalive uint16   `json:"persistent_keepalive"` // seconds; 0: off
 }
 
-func toJSONInterface(st *tunnel.Status) jsonInterface {
+func toJSONInterface(st *uapi.Status) jsonInterface {
 	ji := jsonInterface{Name: st.Name, ListenPort: st.ListenPort, FwMark: st.FwMark, Peers: []jsonPeer{}}
 	if !st.PrivateKey.IsZero() {
 		ji.PublicKey = st.PrivateKey.PublicKey().String()
@@ -68,12 +69,12 @@ func toJSONInterface(st *tunnel.Status) jsonInterface {
 func addControlInfo(ctx context.Context, ji *jsonInterface, runDir string) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	cl, err := tunnel.DialControl(ctx, runDir, ji.Name)
+	cl, err := daemon.Dial(ctx, runDir, ji.Name)
 	if err != nil {
 		return
 	}
 	defer cl.Close()
-	if rep, err := cl.Do(tunnel.ControlRequest{Op: "info"}); err == nil {
+	if rep, err := cl.Do(daemon.Request{Op: "info"}); err == nil {
 		ji.Mode, ji.PID, ji.Services = string(rep.Mode), rep.PID, rep.Services
 	}
 }

@@ -5,7 +5,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/internal/daemon"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 func stripCommand() *cli.Command {
@@ -24,7 +25,7 @@ func stripCommand() *cli.Command {
 				return err
 			}
 			defer f.Close()
-			out, err := tunnel.StripConfig(path, f)
+			out, err := config.StripConfig(path, f)
 			if err != nil {
 				return err
 			}
@@ -44,7 +45,7 @@ func stripSource(c *cli.Context) (string, error) {
 	if c.String("config") == "" && c.NArg() == 1 && validName(c.Args().First()) {
 		name := c.Args().First()
 		if dir, ferr := findRunning(c.String("run-dir"), name); ferr == nil {
-			if st, serr := tunnel.ReadState(dir, name); serr == nil && st.ConfigPath != "" {
+			if st, serr := daemon.ReadState(dir, name); serr == nil && st.ConfigPath != "" {
 				return st.ConfigPath, nil
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 func upCommand() *cli.Command {
@@ -103,21 +104,21 @@ func runUp(c *cli.Context) error {
 }
 
 // load reads the config, adds the flags' services and builds Up's options.
-func (r upRequest) load(name string) (*tunnel.Config, []tunnel.UpOption, error) {
-	cfg, err := tunnel.LoadConfig(r.path)
+func (r upRequest) load(name string) (*config.Config, []tunnel.UpOption, error) {
+	cfg, err := config.LoadConfig(r.path)
 	if err != nil {
 		return nil, nil, err
 	}
 	cfg.Name = name
 	for _, f := range r.forwards {
-		s, err := tunnel.ForwardSection(f)
+		s, err := config.ForwardSection(f)
 		if err != nil {
 			return nil, nil, err
 		}
 		cfg.Services = append(cfg.Services, s)
 	}
 	for _, e := range r.exposes {
-		s, err := tunnel.ExposeSection(e)
+		s, err := config.ExposeSection(e)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -136,7 +137,7 @@ func (r upRequest) load(name string) (*tunnel.Config, []tunnel.UpOption, error) 
 		tunnel.WithHooks(os.Stderr),
 		tunnel.WithConfigPath(r.path),
 		// A reload (SIGHUP, `wgu reload`) re-reads the file with the same flags.
-		tunnel.WithConfigLoader(func() (*tunnel.Config, error) {
+		tunnel.WithConfigLoader(func() (*config.Config, error) {
 			cfg, _, err := r.load(name)
 			return cfg, err
 		}),
@@ -198,7 +199,7 @@ func endpointRefreshFromEnv() (tunnel.UpOption, error) {
 
 // runForeground brings the tunnel up in this process and keeps it until a
 // signal, or until its device goes away. SIGHUP reloads the config file.
-func runForeground(ctx context.Context, cfg *tunnel.Config, req upRequest, opts []tunnel.UpOption) error {
+func runForeground(ctx context.Context, cfg *config.Config, req upRequest, opts []tunnel.UpOption) error {
 	log := newLogger(os.Stderr)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -16,7 +16,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/wgu-project/wgu/internal/hostcfg"
+	"github.com/wgu-project/wgu/internal/rundir"
 	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 // wireguard-go's environment: descriptors handed in by a parent (its own
@@ -122,13 +126,13 @@ func runUserspace(ctx context.Context, name string, foreground bool, ready *os.F
 		return err
 	}
 	if tunFD >= 0 {
-		if tunFile, name, err = tunnel.TUNFileFromFD(tunFD); err != nil {
+		if tunFile, name, err = hostcfg.TUNFileFromFD(tunFD); err != nil {
 			return fmt.Errorf("%s: %w", envTUNFD, err)
 		}
 	} else if !foreground {
 		// The parent makes the interface, so it exists when we return;
 		// in the foreground, Up makes it.
-		if tunFile, name, err = tunnel.OpenTUN(name); err != nil {
+		if tunFile, name, err = hostcfg.OpenTUN(name); err != nil {
 			return err
 		}
 	}
@@ -146,7 +150,7 @@ func runUserspace(ctx context.Context, name string, foreground bool, ready *os.F
 	}
 	ownSocket := uapiFD < 0
 	if ownSocket {
-		if uapiFile, err = tunnel.OpenUAPI(tunnel.SystemRunDir, name); err != nil {
+		if uapiFile, err = uapi.Open(rundir.SystemDir, name); err != nil {
 			closeTUN()
 			return err
 		}
@@ -158,7 +162,7 @@ func runUserspace(ctx context.Context, name string, foreground bool, ready *os.F
 		err := daemonizeUserspace(tunFile, uapiFile)
 		if err != nil && ownSocket {
 			// The child failed before it served the socket we made.
-			os.Remove(tunnel.SocketPath(tunnel.SystemRunDir, name))
+			os.Remove(rundir.SocketPath(rundir.SystemDir, name))
 		}
 		return err
 	}
@@ -200,7 +204,7 @@ func daemonizeUserspace(tunFile, uapiFile *os.File) error {
 func serveUserspace(ctx context.Context, name string, tunFile, uapiFile, ready *os.File) error {
 	// wireguard-go's default is errors only.
 	log := newLoggerFrom(os.Stderr, slog.LevelError)
-	ln, err := tunnel.UAPIListenerFromFile(uapiFile)
+	ln, err := uapi.ListenerFromFile(uapiFile)
 	if err != nil {
 		if tunFile != nil {
 			tunFile.Close()
@@ -219,7 +223,7 @@ func serveUserspace(ctx context.Context, name string, tunFile, uapiFile, ready *
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	t, err := tunnel.Up(ctx, &tunnel.Config{Name: name}, opts...)
+	t, err := tunnel.Up(ctx, &config.Config{Name: name}, opts...)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/crypto/curve25519"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // checkConfig runs the checks that need only the configs (and, for NAT, the
@@ -140,7 +140,7 @@ func checkAddressSubnet(s *Side) []Result {
 	return rs
 }
 
-func anyPeerOverlaps(peers []tunnel.Peer, p netip.Prefix) bool {
+func anyPeerOverlaps(peers []config.Peer, p netip.Prefix) bool {
 	for _, peer := range peers {
 		for _, a := range peer.AllowedIPs {
 			if a.Overlaps(p) {
@@ -292,7 +292,7 @@ func listenPortOr(s *Side, def uint16) uint16 {
 }
 
 // endpointPort checks that peer i of s (which is o) points at o's ListenPort.
-func endpointPort(s *Side, i int, p tunnel.Peer, o *Side) *Result {
+func endpointPort(s *Side, i int, p config.Peer, o *Side) *Result {
 	const id = "config.endpoint"
 	lp := o.Config.Interface.ListenPort
 	switch {
@@ -310,7 +310,7 @@ func endpointPort(s *Side, i int, p tunnel.Peer, o *Side) *Result {
 	return nil
 }
 
-func hostForEndpoint(e tunnel.Endpoint) string {
+func hostForEndpoint(e config.Endpoint) string {
 	if strings.Contains(e.Host, ":") {
 		return "[" + e.Host + "]"
 	}

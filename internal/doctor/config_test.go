@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 // fakeNet answers route lookups from a table.
@@ -21,9 +22,9 @@ func (f fakeNet) Route(dst netip.Addr) (Route, error) {
 	return r, nil
 }
 
-func key(t *testing.T) tunnel.Key {
+func key(t *testing.T) config.Key {
 	t.Helper()
-	k, err := tunnel.GeneratePrivateKey()
+	k, err := config.GeneratePrivateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func key(t *testing.T) tunnel.Key {
 
 func side(t *testing.T, name, text string) *Side {
 	t.Helper()
-	cfg, err := tunnel.ParseConfig(name, strings.NewReader(text))
+	cfg, err := config.ParseConfig(name, strings.NewReader(text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,10 +57,10 @@ func TestConfigChecks(t *testing.T) {
 	hub := func(peers string) string {
 		return fmt.Sprintf("[Interface]\nPrivateKey = %s\nAddress = 10.0.0.1/24\nListenPort = 51820\n%s", hubKey, peers)
 	}
-	peer := func(comment string, k tunnel.Key, allowed string) string {
+	peer := func(comment string, k config.Key, allowed string) string {
 		return fmt.Sprintf("\n[Peer]\n# %s\nPublicKey = %s\nAllowedIPs = %s\n", comment, k.PublicKey(), allowed)
 	}
-	spoke := func(k tunnel.Key, addr, hubPub, allowed, extra string) string {
+	spoke := func(k config.Key, addr, hubPub, allowed, extra string) string {
 		return fmt.Sprintf("[Interface]\nPrivateKey = %s\nAddress = %s\n\n[Peer]\n# the hub\nPublicKey = %s\nEndpoint = 203.0.113.1:51820\nAllowedIPs = %s\n%s",
 			k, addr, hubPub, allowed, extra)
 	}
@@ -132,7 +133,7 @@ func TestConfigChecks(t *testing.T) {
 // only a running device (changed with `wg set`) can have it.
 func TestOwnKeyOnRunningDevice(t *testing.T) {
 	k := key(t)
-	st := &tunnel.Status{Name: "wg0", PrivateKey: k.Secret(), Peers: []tunnel.PeerStatus{{Peer: tunnel.Peer{PublicKey: k.PublicKey()}}}}
+	st := &uapi.Status{Name: "wg0", PrivateKey: k.Secret(), Peers: []uapi.PeerStatus{{Peer: config.Peer{PublicKey: k.PublicKey()}}}}
 	got := notOK(checkOwnKey(SideFromStatus(st)))
 	if len(got) != 1 || !strings.Contains(got["config.own-key"], "own public key") {
 		t.Fatalf("not OK: %v", got)

@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // Options tune a doctor run.
@@ -16,7 +16,7 @@ type Options struct {
 	// response; 0 means 5 s.
 	HandshakeTimeout time.Duration
 	// Resolver resolves Endpoint host names; nil means the system resolver.
-	Resolver tunnel.Resolver
+	Resolver config.Resolver
 	Log      *slog.Logger
 }
 
@@ -41,7 +41,7 @@ type hostNet interface {
 type environment struct {
 	ctx              context.Context
 	net              hostNet
-	resolver         tunnel.Resolver
+	resolver         config.Resolver
 	handshakeTimeout time.Duration
 	log              *slog.Logger
 }
@@ -60,8 +60,8 @@ func newEnvironment(ctx context.Context, o Options) *environment {
 	return env
 }
 
-func (e *environment) resolve(ep tunnel.Endpoint) (netip.AddrPort, error) {
+func (e *environment) resolve(ep config.Endpoint) (netip.AddrPort, error) {
 	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
 	defer cancel()
-	return tunnel.ResolveEndpoint(ctx, e.resolver, ep)
+	return config.ResolveEndpoint(ctx, e.resolver, ep)
 }

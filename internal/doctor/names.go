@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // peerLabel is how findings name a peer: its comment, if the file gives it
@@ -50,7 +50,7 @@ func scanPeerLabels(r io.Reader) []peerLabel {
 }
 
 // peerName names peer i of cfg for a finding.
-func peerName(labels []peerLabel, i int, p tunnel.Peer) string {
+func peerName(labels []peerLabel, i int, p config.Peer) string {
 	key := p.PublicKey.String()[:8] + "…"
 	if i < len(labels) {
 		l := labels[i]

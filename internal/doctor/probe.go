@@ -13,7 +13,8 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 // probeDevice is a throwaway wireguard-go device with the interface's
@@ -25,7 +26,7 @@ type probeDevice struct {
 	tun *nullTUN
 }
 
-func newProbeDevice(priv tunnel.Key) (*probeDevice, error) {
+func newProbeDevice(priv config.Key) (*probeDevice, error) {
 	t := &nullTUN{events: make(chan tun.Event, 1), closed: make(chan struct{})}
 	dev := device.NewDevice(t, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
 	if err := dev.IpcSet("private_key=" + priv.Hex() + "\nlisten_port=0\n"); err != nil {
@@ -40,7 +41,7 @@ func newProbeDevice(priv tunnel.Key) (*probeDevice, error) {
 }
 
 // initiate adds a peer at ep and sends it a handshake initiation.
-func (p *probeDevice) initiate(pub, psk tunnel.Key, ep netip.AddrPort) error {
+func (p *probeDevice) initiate(pub, psk config.Key, ep netip.AddrPort) error {
 	body := "public_key=" + pub.Hex() + "\n"
 	if !psk.IsZero() {
 		body += "preshared_key=" + psk.Hex() + "\n"
@@ -59,16 +60,16 @@ func (p *probeDevice) initiate(pub, psk tunnel.Key, ep netip.AddrPort) error {
 }
 
 // handshakes returns the peers (by public key) that completed a handshake.
-func (p *probeDevice) handshakes() map[tunnel.Key]bool {
+func (p *probeDevice) handshakes() map[config.Key]bool {
 	body, err := p.dev.IpcGet()
 	if err != nil {
 		return nil
 	}
-	st, err := tunnel.ParseUAPIStatus(bufio.NewReader(strings.NewReader(body + "errno=0\n\n")))
+	st, err := uapi.ParseStatus(bufio.NewReader(strings.NewReader(body + "errno=0\n\n")))
 	if err != nil {
 		return nil
 	}
-	done := map[tunnel.Key]bool{}
+	done := map[config.Key]bool{}
 	for _, peer := range st.Peers {
 		if !peer.LastHandshake.IsZero() {
 			done[peer.PublicKey] = true

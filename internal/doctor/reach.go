@@ -7,7 +7,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 // A handshake younger than this proves the path works now: the session it
@@ -19,7 +20,7 @@ const reachID = "reach.handshake"
 // reachTarget is one peer to reach: who, and where.
 type reachTarget struct {
 	name     string
-	peer     tunnel.Peer
+	peer     config.Peer
 	addr     netip.AddrPort // resolved endpoint
 	shown    string         // the endpoint as the user wrote it
 	dialsOut bool           // the endpoint is configured here (not learned)
@@ -27,7 +28,7 @@ type reachTarget struct {
 }
 
 // noAnswer is the finding for a handshake that got no response.
-func noAnswer(r reachTarget, timeout time.Duration, own tunnel.Key) Result {
+func noAnswer(r reachTarget, timeout time.Duration, own config.Key) Result {
 	if r.keyFault {
 		return fail(reachID, r.name,
 			fmt.Sprintf("no answer from %s within %s, as expected: the keys do not match (config.peer-key)", r.shown, seconds(timeout)),
@@ -103,8 +104,8 @@ func okHandshake(r reachTarget, took time.Duration) Result {
 
 // waitHandshakes polls until every target completed a handshake or the
 // timeout passed, and returns when each completed.
-func waitHandshakes(env *environment, targets []reachTarget, poll func() map[tunnel.Key]bool) map[tunnel.Key]time.Time {
-	done := map[tunnel.Key]time.Time{}
+func waitHandshakes(env *environment, targets []reachTarget, poll func() map[config.Key]bool) map[config.Key]time.Time {
+	done := map[config.Key]time.Time{}
 	deadline := time.Now().Add(env.handshakeTimeout)
 	for {
 		now := time.Now()
@@ -162,12 +163,12 @@ func checkReachRunning(t *Target, env *environment) []Result {
 	if len(triggered) == 0 {
 		return rs
 	}
-	poll := func() map[tunnel.Key]bool {
-		st, err := tunnel.GetStatus(env.ctx, run.Socket)
+	poll := func() map[config.Key]bool {
+		st, err := uapi.Get(env.ctx, run.Socket)
 		if err != nil {
 			return nil
 		}
-		fresh := map[tunnel.Key]bool{}
+		fresh := map[config.Key]bool{}
 		for _, p := range st.Peers {
 			if p.LastHandshake.After(now.Add(-time.Second)) {
 				fresh[p.PublicKey] = true
@@ -191,7 +192,7 @@ func checkReachRunning(t *Target, env *environment) []Result {
 	return rs
 }
 
-func neverDialled(name string, ps tunnel.PeerStatus) Result {
+func neverDialled(name string, ps uapi.PeerStatus) Result {
 	if ps.LastHandshake.IsZero() {
 		return warn(reachID, name, "never completed a handshake, and it has no Endpoint here: it has to dial in",
 			"on that peer: check its Endpoint points here and its keys (`wgu doctor` there)")
@@ -200,7 +201,7 @@ func neverDialled(name string, ps tunnel.PeerStatus) Result {
 		seconds(time.Since(ps.LastHandshake).Truncate(time.Second))))
 }
 
-func endpointAddr(e tunnel.Endpoint) netip.AddrPort {
+func endpointAddr(e config.Endpoint) netip.AddrPort {
 	a, err := netip.ParseAddr(e.Host)
 	if err != nil {
 		return netip.AddrPort{}
@@ -225,27 +226,27 @@ func (t *Target) keyFault(i int) bool {
 
 // nameByKey names a running peer by the config's [Peer] with its key, and
 // returns the endpoint configured there.
-func (t *Target) nameByKey(k tunnel.Key) (string, tunnel.Endpoint) {
+func (t *Target) nameByKey(k config.Key) (string, config.Endpoint) {
 	for i, p := range t.Config.Peers {
 		if p.PublicKey == k {
 			return t.peer(i), p.Endpoint
 		}
 	}
-	return "peer " + k.String()[:8] + "…", tunnel.Endpoint{}
+	return "peer " + k.String()[:8] + "…", config.Endpoint{}
 }
 
 // triggerHandshake makes a running wireguard(-go) device send a keepalive
 // to the peer now, which starts a handshake when there is no session: it
 // turns the peer's PersistentKeepalive off and back on (wireguard-go sends
 // a keepalive when it goes from off to on), then restores it.
-func triggerHandshake(ctx context.Context, socket string, p tunnel.Peer) error {
+func triggerHandshake(ctx context.Context, socket string, p config.Peer) error {
 	sel := "public_key=" + p.PublicKey.Hex() + "\nupdate_only=true\n"
 	if p.PersistentKeepalive != 0 {
-		return tunnel.SetUAPI(ctx, socket, sel+"persistent_keepalive_interval=0\npersistent_keepalive_interval="+
+		return uapi.Set(ctx, socket, sel+"persistent_keepalive_interval=0\npersistent_keepalive_interval="+
 			strconv.Itoa(int(p.PersistentKeepalive))+"\n")
 	}
-	if err := tunnel.SetUAPI(ctx, socket, sel+"persistent_keepalive_interval=1\n"); err != nil {
+	if err := uapi.Set(ctx, socket, sel+"persistent_keepalive_interval=1\n"); err != nil {
 		return err
 	}
-	return tunnel.SetUAPI(ctx, socket, sel+"persistent_keepalive_interval=0\n")
+	return uapi.Set(ctx, socket, sel+"persistent_keepalive_interval=0\n")
 }

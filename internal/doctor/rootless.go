@@ -8,7 +8,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
 )
 
 // checkRootless looks at what a netstack interface exposes: its run
@@ -49,7 +49,7 @@ type service struct {
 	proxy          bool
 }
 
-func services(cfg *tunnel.Config) []service {
+func services(cfg *config.Config) []service {
 	var out []service
 	for _, sec := range cfg.Services {
 		s := service{kind: sec.Name, line: sec.Line}
@@ -86,7 +86,7 @@ func isLoopbackBind(bind string) bool {
 
 // checkServiceBinds: a proxy listening beyond loopback without credentials
 // is an open proxy into the tunnel for anyone who reaches this host.
-func checkServiceBinds(cfg *tunnel.Config) []Result {
+func checkServiceBinds(cfg *config.Config) []Result {
 	const id = "rootless.bind"
 	var rs []Result
 	n := 0
@@ -125,7 +125,7 @@ func portOf(bind string) string {
 
 // checkProxyDNS: the proxies resolve names through the config's DNS
 // servers inside the tunnel; with none they use the host's resolver.
-func checkProxyDNS(cfg *tunnel.Config) []Result {
+func checkProxyDNS(cfg *config.Config) []Result {
 	const id = "rootless.dns"
 	proxies := false
 	for _, s := range services(cfg) {

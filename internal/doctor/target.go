@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 
 	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 // Side is one interface's configuration as doctor sees it: the parsed
 // config and, when it came from a file, that file's name and peer labels.
 type Side struct {
-	Config *tunnel.Config
+	Config *config.Config
 	Path   string // "" when the config was read from a running device
 	labels []peerLabel
 }
@@ -23,7 +25,7 @@ func LoadSide(path string) (*Side, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	cfg, err := tunnel.ParseConfig(path, bytes.NewReader(b))
+	cfg, err := config.ParseConfig(path, bytes.NewReader(b))
 	if err != nil {
 		return nil, err
 	}
@@ -40,8 +42,8 @@ func trimConf(base string) string {
 
 // SideFromStatus makes a Side of a running device that has no config file
 // (wireguard-go, or a wgu started from the library): keys, port and peers.
-func SideFromStatus(st *tunnel.Status) *Side {
-	cfg := &tunnel.Config{Name: st.Name}
+func SideFromStatus(st *uapi.Status) *Side {
+	cfg := &config.Config{Name: st.Name}
 	cfg.Interface.PrivateKey = st.PrivateKey
 	cfg.Interface.ListenPort = st.ListenPort
 	cfg.Interface.FwMark = st.FwMark
@@ -63,11 +65,11 @@ func (s *Side) name() string {
 func (s *Side) peer(i int) string { return peerName(s.labels, i, s.Config.Peers[i]) }
 
 // publicKey is this side's public key.
-func (s *Side) publicKey() tunnel.Key { return s.Config.Interface.PrivateKey.PublicKey() }
+func (s *Side) publicKey() config.Key { return s.Config.Interface.PrivateKey.PublicKey() }
 
 // Running is what doctor knows of a running interface.
 type Running struct {
-	Status *tunnel.Status
+	Status *uapi.Status
 	Socket string      // its UAPI socket
 	RunDir string      // the directory of the socket
 	Mode   tunnel.Mode // "" when unknown (not a wgu daemon)

@@ -23,7 +23,9 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/internal/peerbook"
+	"github.com/wgu-project/wgu/tunnel/config"
+	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
 //go:embed templates/*.html
@@ -43,9 +45,9 @@ const (
 // Config is what the page needs from the daemon.
 type Config struct {
 	Interface string
-	Book      *tunnel.PeerBook
+	Book      *peerbook.PeerBook
 	// Status reads the tunnel's live state.
-	Status func() (*tunnel.Status, error)
+	Status func() (*uapi.Status, error)
 	// PasswordHash is the bcrypt hash of the page's password.
 	PasswordHash []byte
 	Log          *slog.Logger
@@ -241,7 +243,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ *session) {
 type pageData struct {
 	Interface string
 	CSRF      string
-	Peers     []tunnel.PeerView
+	Peers     []peerbook.PeerView
 	Endpoint  string
 	Error     string
 	Added     *addedData
@@ -259,11 +261,11 @@ func (s *Server) data(se *session) pageData {
 	if err != nil {
 		d.Error = err.Error()
 	}
-	var st *tunnel.Status
+	var st *uapi.Status
 	if s.cfg.Status != nil {
 		st, _ = s.cfg.Status()
 	}
-	d.Peers = tunnel.PeerViews(entries, st)
+	d.Peers = peerbook.PeerViews(entries, st)
 	return d
 }
 
@@ -280,7 +282,7 @@ func (s *Server) peerRows(w http.ResponseWriter, r *http.Request, se *session) {
 func (s *Server) add(w http.ResponseWriter, r *http.Request, se *session) {
 	np, err := parseAddForm(r)
 	if err == nil {
-		var added *tunnel.AddedPeer
+		var added *peerbook.AddedPeer
 		if added, err = s.cfg.Book.Add(r.Context(), np); err == nil {
 			s.cfg.Log.Info("management page: peer added", "name", added.Name, "public_key", added.PublicKey.String())
 			png, qerr := qrcode.Encode(string(added.ClientConfig), qrcode.Medium, 512)
@@ -306,24 +308,24 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request, se *session) {
 }
 
 // parseAddForm reads the add form into a NewPeer.
-func parseAddForm(r *http.Request) (tunnel.NewPeer, error) {
-	np := tunnel.NewPeer{
+func parseAddForm(r *http.Request) (peerbook.NewPeer, error) {
+	np := peerbook.NewPeer{
 		Name:          strings.TrimSpace(r.PostFormValue("name")),
 		Endpoint:      strings.TrimSpace(r.PostFormValue("endpoint")),
 		PresharedKey:  r.PostFormValue("psk") != "",
 		KeepClientKey: r.PostFormValue("keep") != "",
 	}
-	if err := tunnel.CheckPeerName(np.Name); err != nil {
+	if err := peerbook.CheckPeerName(np.Name); err != nil {
 		return np, err
 	}
 	var err error
 	if v := strings.TrimSpace(r.PostFormValue("ip")); v != "" && v != "auto" {
-		if np.Address, err = tunnel.ParsePrefixList(v); err != nil {
+		if np.Address, err = config.ParsePrefixList(v); err != nil {
 			return np, fmt.Errorf("address: %w", err)
 		}
 	}
 	if v := strings.TrimSpace(r.PostFormValue("allowed_ips")); v != "" {
-		if np.AllowedIPs, err = tunnel.ParsePrefixList(v); err != nil {
+		if np.AllowedIPs, err = config.ParsePrefixList(v); err != nil {
 			return np, fmt.Errorf("allowed IPs: %w", err)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/wgu-project/wgu/tunnel"
+	"github.com/wgu-project/wgu/internal/peerbook"
 )
 
 const testHub = `[Interface]
@@ -29,7 +29,7 @@ func newTestServer(t *testing.T) (*httptest.Server, string) {
 		t.Fatal(err)
 	}
 	hash, _ := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
-	s, err := New(Config{Interface: "wg0", Book: &tunnel.PeerBook{Path: path}, PasswordHash: hash})
+	s, err := New(Config{Interface: "wg0", Book: &peerbook.PeerBook{Path: path}, PasswordHash: hash})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,170 @@
+package uapi
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const sampleGet = `private_key=e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a
+listen_port=51820
+fwmark=51820
+public_key=b85996fecc9c7f1fc6d2572a76eda11d59bcd20be8e543b15ce4bd85a8e75a33
+preshared_key=188515093e952f5f22e865cef3012e72f8b5f0b598ac0309d5dacce3b70fcf52
+protocol_version=1
+endpoint=[fe80::1%eth0]:51821
+last_handshake_time_sec=1795571677
+last_handshake_time_nsec=123
+tx_bytes=1012
+rx_bytes=764
+persistent_keepalive_interval=25
+allowed_ip=0.0.0.0/0
+allowed_ip=::/0
+public_key=58402e695ba1772b1cc9309755f043251ea77fdcf10fbe63989ceb7e19321376
+preshared_key=0000000000000000000000000000000000000000000000000000000000000000
+last_handshake_time_sec=0
+last_handshake_time_nsec=0
+tx_bytes=0
+rx_bytes=0
+persistent_keepalive_interval=0
+some_future_key=ignored
+errno=0
+
+`
+
+func TestParseUAPIStatus(t *testing.T) {
+	st, err := ParseStatus(bufio.NewReader(strings.NewReader(sampleGet)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ListenPort != 51820 || st.FwMark != 51820 || st.PrivateKey.IsZero() || len(st.Peers) != 2 {
+		t.Fatalf("status = %+v", st)
+	}
+	p := st.Peers[0]
+	if p.Endpoint.String() != "[fe80::1%eth0]:51821" || p.RxBytes != 764 || p.TxBytes != 1012 ||
+		p.PersistentKeepalive != 25 || len(p.AllowedIPs) != 2 || p.PresharedKey.IsZero() {
+		t.Errorf("peer 0 = %+v", p)
+	}
+	if !p.LastHandshake.Equal(time.Unix(1795571677, 123)) {
+		t.Errorf("handshake %v", p.LastHandshake)
+	}
+	q := st.Peers[1]
+	if !q.LastHandshake.IsZero() || !q.PresharedKey.IsZero() || !q.Endpoint.IsZero() || len(q.AllowedIPs) != 0 {
+		t.Errorf("peer 1 = %+v", q)
+	}
+}
+
+func TestParseUAPIStatusErrors(t *testing.T) {
+	for name, reply := range map[string]string{
+		"errno":        "errno=-22\n\n",
+		"no errno":     "listen_port=1\n",
+		"no blank":     "errno=0\n",
+		"bad key":      "public_key=zz\nerrno=0\n\n",
+		"not kv":       "garbage\nerrno=0\n\n",
+		"bad port":     "listen_port=70000\nerrno=0\n\n",
+		"empty line":   "\nerrno=0\n\n",
+		"bad endpoint": "public_key=58402e695ba1772b1cc9309755f043251ea77fdcf10fbe63989ceb7e19321376\nendpoint=nowhere\nerrno=0\n\n",
+	} {
+		if _, err := ParseStatus(bufio.NewReader(strings.NewReader(reply))); !errors.Is(err, ErrProtocol) {
+			t.Errorf("%s: err = %v, want ErrUAPI", name, err)
+		}
+	}
+}
+
+func FuzzParseUAPIStatus(f *testing.F) {
+	f.Add(sampleGet)
+	f.Add("errno=0\n\n")
+	f.Fuzz(func(t *testing.T, reply string) {
+		st, err := ParseStatus(bufio.NewReader(strings.NewReader(reply)))
+		if err == nil && st == nil {
+			t.Fatal("nil status without error")
+		}
+	})
+}
+
+// fakeUAPI serves one connection on a fresh socket with reply, recording
+// what the client sent.
+func fakeUAPI(t *testing.T, reply string) (path string, got chan string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "wgt0.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got = make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		var req strings.Builder
+		for {
+			line, err := r.ReadString('\n')
+			req.WriteString(line)
+			if err != nil || line == "\n" {
+				break
+			}
+		}
+		got <- req.String()
+		c.Write([]byte(reply))
+	}()
+	return path, got
+}
+
+func TestGetStatus(t *testing.T) {
+	path, got := fakeUAPI(t, sampleGet)
+	st, err := Get(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req := <-got; req != "get=1\n\n" {
+		t.Errorf("request %q", req)
+	}
+	if st.Name != "wgt0" || len(st.Peers) != 2 {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func TestSetUAPI(t *testing.T) {
+	path, got := fakeUAPI(t, "errno=0\n\n")
+	if err := Set(context.Background(), path, "listen_port=1234"); err != nil {
+		t.Fatal(err)
+	}
+	if req := <-got; req != "set=1\nlisten_port=1234\n\n" {
+		t.Errorf("request %q", req)
+	}
+	path, _ = fakeUAPI(t, "errno=-98\n\n")
+	if err := Set(context.Background(), path, "listen_port=1\n"); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("err = %v, want EADDRINUSE", err)
+	}
+}
+
+func TestGetStatusTimesOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "slow.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			time.Sleep(2 * time.Second)
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := Get(ctx, path); err == nil {
+		t.Fatal("a silent daemon did not time out")
+	}
+}
