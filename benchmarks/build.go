@@ -25,6 +25,8 @@ type bench struct {
 	upstream   string // upstream wireguard-go; "" if it could not be built
 	upstreamVs string // its module version
 	debian     string // a wireguard-go found on PATH; "" if none
+	peerEngine string // benchmarks/internal/peerengine; "" if not needed or not built
+	flood      string // benchmarks/internal/flood; "" if not needed or not built
 	noBuild    map[string]string
 }
 
@@ -59,9 +61,38 @@ func (b *bench) buildAll(ctx context.Context, specs []rowSpec, report *Report) e
 			}
 		case rowDebianWireguardGo:
 			b.debian, _ = lookPath("wireguard-go")
+		case rowPeerEngine:
+			b.peerEngine = b.buildTool(ctx, root, s.id, "peerengine")
+		}
+		if s.kind == kindFlood {
+			if s.id == rowFloodWireguardGo && b.upstream == "" && b.noBuild[s.id] == "" {
+				if err := b.buildUpstream(ctx); err != nil {
+					b.noBuild[s.id] = fmt.Sprintf("building %s@%s failed: %v", wireguardModule, b.upstreamVs, err)
+				}
+			}
+			if b.flood == "" && b.noBuild[s.id] == "" {
+				b.flood = b.buildTool(ctx, root, s.id, "flood")
+			}
+			if b.flood == "" && b.noBuild[s.id] == "" {
+				b.noBuild[s.id] = "the flood generator could not be built"
+			}
 		}
 	}
 	return nil
+}
+
+// buildTool builds benchmarks/internal/NAME into the temporary directory
+// and returns its path; on failure it records why row id cannot run and
+// returns "".
+func (b *bench) buildTool(ctx context.Context, root, id, name string) string {
+	out := filepath.Join(b.tmp, name)
+	b.log.Info("building "+name, "dir", root)
+	if _, err := goCmd(ctx, root, nil, "build", "-o", out, "./benchmarks/internal/"+name); err != nil {
+		b.log.Warn("cannot build "+name, "err", err)
+		b.noBuild[id] = fmt.Sprintf("building benchmarks/internal/%s failed: %v", name, err)
+		return ""
+	}
+	return out
 }
 
 // buildUpstream builds wireguard-go at the pinned version in a throwaway

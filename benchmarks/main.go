@@ -49,6 +49,9 @@ type Options struct {
 	Loss bool
 	Out  string
 	Rows []string // row ids to run; empty: all (or the smoke set)
+	// ProfileDir, when set, receives a perf(1) CPU profile of the flooded
+	// hub (B) during each flooded stream of the flood rows.
+	ProfileDir string
 }
 
 func main() {
@@ -59,6 +62,7 @@ func main() {
 	flag.BoolVar(&o.Smoke, "smoke", false, "quick check for CI: 1 rep, 2s runs, 1 stream, rows veth, wgu-tun, wgu-netstack-1")
 	flag.BoolVar(&o.Loss, "loss", false, "also measure wgu-tun and wgu-netstack-1 at 1 % and 5 % underlay loss and through a restart of side B (about 1 min more per row and rep)")
 	flag.StringVar(&o.Out, "out", "benchmarks/results", "directory for results.json, results.md and chart.svg")
+	flag.StringVar(&o.ProfileDir, "profile", "", "directory for perf CPU profiles of the flooded hub in the flood rows (needs perf)")
 	flag.StringVar(&rows, "rows", "", "comma-separated row ids to run (default: all): "+strings.Join(rowIDs(), ","))
 	flag.Parse()
 	if rows != "" {
@@ -113,7 +117,7 @@ func Run(ctx context.Context, log *slog.Logger, o Options) (*Report, error) {
 	defer os.RemoveAll(tmp)
 
 	b := &bench{log: log, opts: o, tmp: tmp}
-	report := &Report{Machine: describeMachine(ctx), Settings: settingsOf(o), Metrics: metricInfos()}
+	report := &Report{Machine: describeMachine(ctx), Settings: settingsOf(o), Metrics: metricInfos(), FloodMetrics: floodMetricInfos()}
 	if o.Loss {
 		report.Metrics = append(report.Metrics, lossMetricInfos()...)
 	}
@@ -122,7 +126,7 @@ func Run(ctx context.Context, log *slog.Logger, o Options) (*Report, error) {
 	}
 	results := make([]*RowResult, len(specs))
 	for i, s := range specs {
-		results[i] = &RowResult{ID: s.id, Name: s.name, Description: s.desc, Skipped: b.skipReason(s)}
+		results[i] = &RowResult{ID: s.id, Name: s.name, Kind: s.kind, Description: s.desc, Skipped: b.skipReason(s)}
 	}
 	for rep := 1; rep <= o.Reps && ctx.Err() == nil; rep++ {
 		for i, s := range specs {

@@ -20,7 +20,9 @@ type Report struct {
 	Machine  Machine      `json:"machine"`
 	Settings Settings     `json:"settings"`
 	Metrics  []metricInfo `json:"metrics"`
-	Rows     []*RowResult `json:"rows"`
+	// FloodMetrics are the figures of the flood rows (Kind "flood").
+	FloodMetrics []metricInfo `json:"flood_metrics,omitempty"`
+	Rows         []*RowResult `json:"rows"`
 }
 
 // Machine describes where the suite ran.
@@ -49,6 +51,7 @@ type Settings struct {
 type RowResult struct {
 	ID          string             `json:"id"`
 	Name        string             `json:"name"`
+	Kind        string             `json:"kind,omitempty"` // "flood": a flood row (see flood.go)
 	Description string             `json:"description"`
 	Skipped     string             `json:"skipped,omitempty"` // why it did not run here
 	Errors      []string           `json:"errors,omitempty"`  // failed repetitions
@@ -59,6 +62,9 @@ type RowResult struct {
 	// (absent when the reference did not run).
 	VsWireguardGo map[string]float64 `json:"vs_wireguard_go,omitempty"`
 	VsKernel      map[string]float64 `json:"vs_kernel,omitempty"`
+	// Ratios to the peer engine (wireguard-go's netstack with a gonet
+	// forward), for throughput rows.
+	VsPeerEngine map[string]float64 `json:"vs_peer_engine,omitempty"`
 }
 
 // RepResult is one repetition of a row.
@@ -144,7 +150,7 @@ func (r *Report) row(id string) *RowResult {
 func (r *Report) summarize() {
 	for _, row := range r.Rows {
 		row.Median = map[string]float64{}
-		for _, m := range r.Metrics {
+		for _, m := range append(slices.Clone(r.Metrics), r.FloodMetrics...) {
 			var vals []float64
 			for _, rep := range row.Reps {
 				if v, ok := rep.Metrics[m.Key]; ok && !math.IsNaN(v) {
@@ -168,11 +174,40 @@ func (r *Report) summarize() {
 		}
 		return out
 	}
-	wggo, kernel := r.row(rowWireguardGo), r.row(rowKernel)
+	wggo, kernel, peer := r.row(rowWireguardGo), r.row(rowKernel), r.row(rowPeerEngine)
+	floodWggo := r.row(rowFloodWireguardGo)
 	for _, row := range r.Rows {
+		if row.Kind == kindFlood {
+			row.VsWireguardGo = ratios(row, floodWggo)
+			continue
+		}
 		row.VsWireguardGo = ratios(row, wggo)
 		row.VsKernel = ratios(row, kernel)
+		row.VsPeerEngine = ratios(row, peer)
 	}
+}
+
+// throughputRows are the rows of the main tables (all but the flood rows).
+func (r *Report) throughputRows() []*RowResult {
+	var rows []*RowResult
+	for _, row := range r.Rows {
+		if row.Kind != kindFlood {
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+// rowsOf returns the rows of the given ids that are in the report, in
+// report order.
+func (r *Report) rowsOf(ids ...string) []*RowResult {
+	var rows []*RowResult
+	for _, row := range r.Rows {
+		if slices.Contains(ids, row.ID) {
+			rows = append(rows, row)
+		}
+	}
+	return rows
 }
 
 func median(vals []float64) float64 {
@@ -221,7 +256,7 @@ func fmtValue(v float64) string {
 // fmtMetrics prints a rep's figures for the progress log.
 func fmtMetrics(m map[string]float64) string {
 	var parts []string
-	for _, info := range append(metricInfos(), lossMetricInfos()...) {
+	for _, info := range append(append(metricInfos(), lossMetricInfos()...), floodMetricInfos()...) {
 		if v, ok := m[info.Key]; ok {
 			parts = append(parts, fmt.Sprintf("%s=%s", info.Key, fmtValue(v)))
 		}
@@ -255,14 +290,32 @@ func (r *Report) markdown() string {
 			"handshake until the receiver gets half its earlier rate over a second (100 ms iperf3 intervals).\n\n")
 	}
 
-	r.table(&b, "Figures", func(row *RowResult) map[string]float64 { return row.Median }, false)
+	main := r.throughputRows()
+	r.table(&b, "Figures", main, r.Metrics, func(row *RowResult) map[string]float64 { return row.Median }, false)
 	if r.row(rowWireguardGo) != nil {
 		r.table(&b, "Relative to upstream wireguard-go (same run; >1 is faster for throughput, slower/bigger otherwise)",
-			func(row *RowResult) map[string]float64 { return row.VsWireguardGo }, true)
+			main, r.Metrics, func(row *RowResult) map[string]float64 { return row.VsWireguardGo }, true)
 	}
 	if r.row(rowKernel) != nil {
 		r.table(&b, "Relative to kernel WireGuard (same run)",
-			func(row *RowResult) map[string]float64 { return row.VsKernel }, true)
+			main, r.Metrics, func(row *RowResult) map[string]float64 { return row.VsKernel }, true)
+	}
+	if r.row(rowPeerEngine) != nil {
+		r.table(&b, "wgu's netstack relative to the peer engine (wireguard-go's tun/netstack with a gonet forward, same run)",
+			r.rowsOf(rowWguNetstack1, rowWguNetstack2), r.Metrics, func(row *RowResult) map[string]float64 { return row.VsPeerEngine }, true)
+	}
+	if flood := r.floodRows(); len(flood) > 0 {
+		r.table(&b, "Under a handshake flood", flood, r.FloodMetrics, func(row *RowResult) map[string]float64 { return row.Median }, false)
+		b.WriteString("One stream A→B through the tunnel, alone and while namespace F (linked to B only) sends B's WireGuard " +
+			"port handshake initiations with a valid MAC1 at the given rate. \"no flood\": the mean of a stream before and one " +
+			"after the flooded ones; \"share kept\": the flooded stream's throughput as a percentage of it, per repetition. " +
+			"Each flood runs " + floodWarmup.String() + " alone, then " + floodIdle.String() + " alone while the hub's (B's) " +
+			"CPU time (per initiation sent), its UDP receive-buffer drops and the datagrams it sends (cookie replies: the " +
+			"tunnel is idle) are counted, then under the stream. \"sent\" is the rate the generator reached. Medians.\n\n")
+		if r.row(rowFloodWireguardGo) != nil {
+			r.table(&b, "Under a handshake flood, relative to upstream wireguard-go (same run)", flood, r.FloodMetrics,
+				func(row *RowResult) map[string]float64 { return row.VsWireguardGo }, true)
+		}
 	}
 
 	b.WriteString("## Rows\n\n")
@@ -283,10 +336,21 @@ func (r *Report) markdown() string {
 	return b.String()
 }
 
+// floodRows are the flood rows of the report.
+func (r *Report) floodRows() []*RowResult {
+	var rows []*RowResult
+	for _, row := range r.Rows {
+		if row.Kind == kindFlood {
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
 // table writes one Markdown table of the rows' figures.
-func (r *Report) table(b *strings.Builder, title string, values func(*RowResult) map[string]float64, ratio bool) {
+func (r *Report) table(b *strings.Builder, title string, rows []*RowResult, metrics []metricInfo, values func(*RowResult) map[string]float64, ratio bool) {
 	fmt.Fprintf(b, "## %s\n\n| implementation |", title)
-	for _, m := range r.Metrics {
+	for _, m := range metrics {
 		if ratio {
 			fmt.Fprintf(b, " %s |", m.Label)
 		} else {
@@ -294,14 +358,14 @@ func (r *Report) table(b *strings.Builder, title string, values func(*RowResult)
 		}
 	}
 	b.WriteString("\n|---|")
-	for range r.Metrics {
+	for range metrics {
 		b.WriteString("---:|")
 	}
 	b.WriteString("\n")
-	for _, row := range r.Rows {
+	for _, row := range rows {
 		fmt.Fprintf(b, "| %s |", row.Name)
 		vals := values(row)
-		for _, m := range r.Metrics {
+		for _, m := range metrics {
 			v, ok := vals[m.Key]
 			switch {
 			case row.Skipped != "":
@@ -333,7 +397,7 @@ func (r *Report) chart() string {
 		groupGap = 14
 	)
 	var rows []*RowResult
-	for _, row := range r.Rows {
+	for _, row := range r.throughputRows() {
 		if len(row.Reps) > 0 {
 			rows = append(rows, row)
 		}

@@ -50,8 +50,9 @@ const (
 // rowSpec is one implementation (a row of the results).
 type rowSpec struct {
 	id, name, desc string
-	smoke          bool // part of the -smoke set
-	needsWg        bool // configured with wg(8)
+	smoke          bool   // part of the -smoke set
+	needsWg        bool   // configured with wg(8)
+	kind           string // "": throughput row; kindFlood: measured by measureFlood
 	setup          func(ctx context.Context, e *rowEnv) (*tunnelSetup, error)
 }
 
@@ -75,9 +76,10 @@ func allRows() []rowSpec {
 			desc: "`wgu up --mode tun` in both namespaces"},
 		{id: rowWguNetstack1, name: "wgu netstack ↔ wgu TUN", smoke: true, setup: setupWguNetstack1,
 			desc: "A: `wgu up --mode netstack --forward 127.0.0.1:5201=10.77.0.2:5201`, iperf3 client to the forward; B: wgu TUN"},
+		peerEngineRow(),
 		{id: rowWguNetstack2, name: "wgu netstack ↔ wgu netstack", setup: setupWguNetstack2,
 			desc: "A: netstack with --forward; B: netstack with --expose 5201=127.0.0.1:5201, iperf3 server on B's loopback"},
-	}, guestRows()...)
+	}, append(guestRows(), floodRows()...)...)
 }
 
 func rowIDs() []string {
@@ -120,6 +122,7 @@ func selectRows(o Options) ([]rowSpec, error) {
 // namespaces, and a directory for its configs.
 type rowEnv struct {
 	bench *bench
+	rowID string
 	lab   *e2e.Lab
 	a, b  *e2e.Netns
 	link  *e2e.Link // the veth between a and b
@@ -528,7 +531,7 @@ func (b *bench) runRep(ctx context.Context, s rowSpec) (res *RepResult, err erro
 	if err != nil {
 		return res, fmt.Errorf("making a config directory: %w", err)
 	}
-	e := &rowEnv{bench: b, lab: lab, dir: dir, ifA: lab.IfName("a"), ifB: lab.IfName("b")}
+	e := &rowEnv{bench: b, rowID: s.id, lab: lab, dir: dir, ifA: lab.IfName("a"), ifB: lab.IfName("b")}
 	defer func() { res.notes = e.notes }()
 	if e.keyA, err = newKeyPair(); err != nil {
 		return res, err
@@ -550,6 +553,9 @@ func (b *bench) runRep(ctx context.Context, s rowSpec) (res *RepResult, err erro
 			defer cancel()
 			setup.teardown(ctx)
 		}()
+	}
+	if s.kind == kindFlood {
+		return res, b.measureFlood(ctx, e, setup, res)
 	}
 	return res, b.measure(ctx, e, setup, res)
 }

@@ -9,12 +9,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wgu-project/wgu/internal/leakcheck"
 	"github.com/wgu-project/wgu/tunnel"
 	"github.com/wgu-project/wgu/tunnel/config"
 )
@@ -217,15 +218,20 @@ func TestRootlessHubRoutesBetweenSpokes(t *testing.T) {
 
 // The library program: a helper mode of this test binary that uses only
 // the public tunnel API. It brings a netstack tunnel up from the config at
-// WGU_E2E_ADDR, serves HTTP on its tunnel address and, on SIGTERM, closes
-// the tunnel with requests in flight and reports its goroutine counts.
+// WGU_E2E_CONFIG, serves HTTP on its tunnel address, reports each /slow
+// request it starts streaming and, on SIGTERM, closes the tunnel with those
+// requests in flight and checks that no goroutine it started is left.
 const helperConfigEnv = "WGU_E2E_CONFIG"
 
+// slowStarted is what the library program prints when the nth /slow
+// request is streaming.
+func slowStarted(n int64) string { return fmt.Sprintf("slow requests streaming: %d\n", n) }
+
 func runLibraryServer(configPath string) error {
-	// os/signal's watcher goroutine lives forever: start it before counting.
+	// os/signal's watcher goroutine lives forever: start it before the snapshot.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
-	baseline := runtime.NumGoroutine()
+	before := leakcheck.Snapshot()
 	cfg, err := config.LoadConfig(configPath)
 	if err != nil {
 		return err
@@ -238,6 +244,7 @@ func runLibraryServer(configPath string) error {
 	if err != nil {
 		return err
 	}
+	var slow atomic.Int64
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			// Stream slowly so the request is in flight when Close comes.
@@ -246,7 +253,10 @@ func runLibraryServer(configPath string) error {
 					return
 				}
 				w.(http.Flusher).Flush()
-				time.Sleep(50 * time.Millisecond)
+				if i == 0 {
+					fmt.Print(slowStarted(slow.Add(1)))
+				}
+				time.Sleep(50 * time.Millisecond) // the pace of the stream, not a wait for anything
 			}
 			return
 		}
@@ -259,17 +269,11 @@ func runLibraryServer(configPath string) error {
 		return err
 	}
 	srv.Close()
-	// Everything the tunnel started must be gone; give exiting goroutines a moment.
-	after := runtime.NumGoroutine()
-	for i := 0; i < 100 && after > baseline; i++ {
-		time.Sleep(50 * time.Millisecond)
-		after = runtime.NumGoroutine()
+	// Everything the tunnel and the server started must end.
+	if err := leakcheck.Find(leakcheck.Settle, before); err != nil {
+		return fmt.Errorf("goroutines left after Close: %w", err)
 	}
-	fmt.Printf("goroutines baseline=%d after=%d\n", baseline, after)
-	if after > baseline {
-		buf := make([]byte, 1<<20)
-		return fmt.Errorf("goroutines left after Close:\n%s", buf[:runtime.Stack(buf, true)])
-	}
+	fmt.Println("no goroutines left after Close")
 	return nil
 }
 
@@ -320,10 +324,13 @@ AllowedIPs = 10.0.0.0/24
 	}
 	// Requests in flight when the program closes its tunnel.
 	var slow []*Proc
-	for i := 0; i < 4; i++ {
+	const slowRequests = 4
+	for i := 0; i < slowRequests; i++ {
 		slow = append(slow, cliNs.Start("curl", "-sS", "--max-time", "60", "-o", "/dev/null", "http://10.0.0.1:8080/slow"))
 	}
-	time.Sleep(time.Second)
+	if err := lib.WaitOutput(ctx, slowStarted(slowRequests)); err != nil {
+		t.Fatal(err)
+	}
 	if err := lib.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -177,7 +177,9 @@ AllowedIPs = 10.0.0.0/24
 	wguUp(ctx, t, hub, hubConf)
 	// The spoke checks every second and re-resolves once its handshake is
 	// three seconds old (instead of 10 s and 135 s).
-	if out, errOut, err := spoke.Run(ctx, "env", "WGU_DDNS_INTERVAL=1s", "WGU_DDNS_STALE=3s", wguBinary(t), "up", "-c", spokeConf); err != nil {
+	// At LOG_LEVEL=debug it also logs the lookups that find the address unchanged.
+	if out, errOut, err := spoke.Run(ctx, "env", "WGU_DDNS_INTERVAL=1s", "WGU_DDNS_STALE=3s", "LOG_LEVEL=debug",
+		wguBinary(t), "up", "-c", spokeConf); err != nil {
 		t.Fatalf("wgu up: %v\n%s%s", err, out, errOut)
 	}
 	t.Cleanup(func() {
@@ -198,7 +200,15 @@ AllowedIPs = 10.0.0.0/24
 	if _, _, err := spoke.Run(ctx, "ping", "-n", "-c", "1", "-W", "1", hubWG.String()); err == nil {
 		t.Fatal("the spoke still reaches the hub at its old address: the test moved nothing")
 	}
-	time.Sleep(4 * time.Second) // stale by now: lookups return the old address
+	// Once the handshake is stale, lookups return the old address: the spoke
+	// must keep looking, not settle on it. Wait for one such lookup.
+	const unchanged = "endpoint re-resolved, address unchanged"
+	lookupsBefore := strings.Count(daemonLog(spokeIf), unchanged)
+	if err := waitFor(ctx, "a lookup that returns the old address", func() bool {
+		return strings.Count(daemonLog(spokeIf), unchanged) > lookupsBefore
+	}); err != nil {
+		t.Fatalf("%v%s", err, daemonLog(spokeIf))
+	}
 	writeHosts(moved.Addr())
 	start := time.Now()
 	if err := spoke.Ping(ctx, hubWG); err != nil {

@@ -5,6 +5,7 @@
 package netstackx
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -61,6 +62,9 @@ type Device struct {
 	// wireguard-go's TUN reader calls Read, so it is never contended.
 	readMu sync.Mutex
 	cursor gsoCursor
+	// oversize counts outbound packets (or the rest of a GSO segment) dropped
+	// because the reader's buffer was too small for them.
+	oversize atomic.Uint64
 
 	closeOnce sync.Once
 }
@@ -277,7 +281,8 @@ func (d *Device) Counters() map[string]uint64 {
 		"queue_drops":            d.ep.dropped.Load(),
 		"ip_packets_received":    st.IP.PacketsReceived.Value(),
 		"ip_packets_sent":        st.IP.PacketsSent.Value(),
-		"ip_packets_forwarded":   st.IP.Forwarding.Errors.Value(),
+		"ip_forwarding_errors":   st.IP.Forwarding.Errors.Value(),
+		"oversize_drops":         d.oversize.Load(),
 		"hub_packets_forwarded":  d.forwarded.Load(),
 		"tcp_segments_sent":      st.TCP.SegmentsSent.Value(),
 		"tcp_segments_received":  st.TCP.ValidSegmentsReceived.Value(),
@@ -307,6 +312,26 @@ func (d *Device) MTU() (int, error) { return d.mtu, nil }
 // BatchSize is how many packets Read and Write move per call.
 func (d *Device) BatchSize() int { return 128 }
 
+// cut is d.cursor.cut, counting and logging what does not fit.
+func (d *Device) cut(bufs [][]byte, sizes []int, offset, n int) int {
+	n, dropped := d.cursor.cut(bufs, sizes, offset, n)
+	if dropped > 0 {
+		d.dropOversize("rest of a GSO segment", dropped, len(bufs[n])-offset)
+	}
+	return n
+}
+
+// dropOversize counts an outbound packet the reader had no room for; the
+// first is a warning (a caller with too small buffers), the rest debug.
+func (d *Device) dropOversize(what string, size, room int) {
+	level := slog.LevelDebug
+	if d.oversize.Add(1) == 1 {
+		level = slog.LevelWarn
+	}
+	d.log.Log(context.Background(), level, "dropping outbound data larger than the read buffer",
+		"what", what, "size", size, "buffer", room)
+}
+
 // Read fills bufs (at offset) with packets the stack sent, blocking until
 // there is at least one; it returns os.ErrClosed once the device is closed.
 // TCP's large segments are cut here (see gso.go).
@@ -316,7 +341,7 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	n := 0
 	if d.cursor.pkt != nil {
 		// The rest of a segment cut in the previous batch.
-		if n = d.cursor.cut(bufs, sizes, offset, n); n == len(bufs) {
+		if n = d.cut(bufs, sizes, offset, n); n == len(bufs) {
 			return n, nil
 		}
 	}
@@ -338,13 +363,13 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		switch {
 		case isGSO(pkt):
 			d.cursor.pkt = pkt
-			n = d.cursor.cut(bufs, sizes, offset, n)
+			n = d.cut(bufs, sizes, offset, n)
 		default:
 			if size, ok := copyPacket(bufs[n][offset:], pkt); ok {
 				sizes[n] = size
 				n++
 			} else {
-				d.log.Debug("dropping outbound packet larger than the read buffer", "size", pkt.Size())
+				d.dropOversize("packet", pkt.Size(), len(bufs[n])-offset)
 			}
 			pkt.DecRef()
 		}

@@ -7,10 +7,11 @@ import (
 	"crypto/sha256"
 	"io"
 	"net/netip"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wgu-project/wgu/internal/leakcheck"
 )
 
 // wire plays wireguard-go between devices: it reads each device's outbound
@@ -285,7 +286,7 @@ func TestDeviceForwarding(t *testing.T) {
 }
 
 func TestDeviceCloseLeavesNoGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := leakcheck.Snapshot()
 	func() {
 		a := newTestDevice(t, false, "10.0.0.1/24")
 		b := newTestDevice(t, false, "10.0.0.2/24")
@@ -297,25 +298,34 @@ func TestDeviceCloseLeavesNoGoroutines(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Each accepted connection reports once a first 64 KiB came through it.
+		const conns, flowingAt = 8, 64 << 10
+		flowing := make(chan struct{}, conns)
 		go func() {
 			for {
 				c, err := ln.Accept()
 				if err != nil {
 					return
 				}
-				go io.Copy(io.Discard, c)
+				go func() {
+					if n, _ := io.CopyN(io.Discard, c, flowingAt); n == flowingAt {
+						flowing <- struct{}{}
+					}
+					io.Copy(io.Discard, c)
+				}()
 			}
 		}()
-		ctx := context.Background()
-		var conns sync.WaitGroup
-		for i := 0; i < 8; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		var writers sync.WaitGroup
+		for i := 0; i < conns; i++ {
 			c, err := a.DialContext(ctx, "tcp", "10.0.0.2:9000")
 			if err != nil {
 				t.Fatal(err)
 			}
-			conns.Add(1)
+			writers.Add(1)
 			go func() {
-				defer conns.Done()
+				defer writers.Done()
 				buf := make([]byte, 32<<10)
 				for {
 					if _, err := c.Write(buf); err != nil {
@@ -324,21 +334,20 @@ func TestDeviceCloseLeavesNoGoroutines(t *testing.T) {
 				}
 			}()
 		}
-		time.Sleep(300 * time.Millisecond)
+		for i := 0; i < conns && ctx.Err() == nil; i++ {
+			select {
+			case <-flowing:
+			case <-ctx.Done():
+				t.Errorf("traffic flows on %d of %d connections", i, conns)
+			}
+		}
 		// Close while traffic flows.
 		a.Close()
 		b.Close()
 		w.wg.Wait()
-		conns.Wait()
+		writers.Wait()
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
-	}
+	leakcheck.Verify(t, before)
 }
 
 func TestNewRejectsBadMTU(t *testing.T) {

@@ -32,8 +32,10 @@ type gsoCursor struct {
 
 // cut writes pieces of c.pkt into bufs[n:] (each at offset) and returns the
 // new n. Once the last piece is written it releases the packet (c.pkt is
-// then nil); otherwise the rest waits for the next batch.
-func (c *gsoCursor) cut(bufs [][]byte, sizes []int, offset, n int) int {
+// then nil); otherwise the rest waits for the next batch. dropped is the
+// payload left unsent when a buffer was too small for a piece: the rest of
+// the segment is released (TCP sends it again).
+func (c *gsoCursor) cut(bufs [][]byte, sizes []int, offset, n int) (_ int, dropped int) {
 	pkt := c.pkt
 	netHdr := pkt.NetworkHeader().Slice()
 	tcpHdr := pkt.TransportHeader().Slice()
@@ -50,8 +52,11 @@ func (c *gsoCursor) cut(bufs [][]byte, sizes []int, offset, n int) int {
 		seg := min(mss, payloadLen-c.off)
 		dst := bufs[n][offset:]
 		if len(dst) < hdrLen+seg {
-			c.release() // wireguard-go's buffers hold 64 KiB: cannot happen
-			return n
+			// wireguard-go's buffers hold 64 KiB, so this takes a caller
+			// with smaller ones.
+			dropped = payloadLen - c.off
+			c.release()
+			return n, dropped
 		}
 		copy(dst, netHdr)
 		copy(dst[len(netHdr):], tcpHdr)
@@ -63,10 +68,10 @@ func (c *gsoCursor) cut(bufs [][]byte, sizes []int, offset, n int) int {
 		c.off += seg
 		if last {
 			c.release()
-			return n
+			return n, 0
 		}
 	}
-	return n
+	return n, 0
 }
 
 func (c *gsoCursor) release() {

@@ -74,14 +74,14 @@ func TestGSOCut(t *testing.T) {
 		sizes := make([]int, 3)
 		// Two batches: three pieces, then the last two (after one slot in use).
 		var pieces [][]byte
-		n := c.cut(bufs, sizes, 0, 0)
+		n, _ := c.cut(bufs, sizes, 0, 0)
 		if n != 3 || c.pkt == nil {
 			t.Fatalf("first batch: n=%d, pending=%v", n, c.pkt != nil)
 		}
 		for i := 0; i < n; i++ {
 			pieces = append(pieces, bytes.Clone(bufs[i][:sizes[i]]))
 		}
-		n = c.cut(bufs, sizes, 0, 1)
+		n, _ = c.cut(bufs, sizes, 0, 1)
 		if n != 3 || c.pkt != nil {
 			t.Fatalf("second batch: n=%d, pending=%v", n, c.pkt != nil)
 		}
@@ -114,8 +114,22 @@ func TestGSOCutBareSegment(t *testing.T) {
 	pkt := gsoPacket(false, nil, 1000, header.TCPFlagAck)
 	c := gsoCursor{pkt: pkt}
 	bufs, sizes := [][]byte{make([]byte, 100)}, []int{0}
-	if n := c.cut(bufs, sizes, 0, 0); n != 1 || c.pkt != nil || sizes[0] != 40 {
+	if n, _ := c.cut(bufs, sizes, 0, 0); n != 1 || c.pkt != nil || sizes[0] != 40 {
 		t.Fatalf("n=%d size=%d pending=%v", n, sizes[0], c.pkt != nil)
 	}
 	checkPiece(t, bufs[0][:sizes[0]])
+}
+
+// A buffer too small for the next piece ends the segment: the pieces that fit
+// are kept, the rest is reported as dropped (not silently lost) and the
+// packet released.
+func TestGSOCutReportsWhatDoesNotFit(t *testing.T) {
+	pkt := gsoPacket(false, make([]byte, 3000), 1000, header.TCPFlagAck)
+	c := gsoCursor{pkt: pkt}
+	bufs := [][]byte{make([]byte, 2000), make([]byte, 500), make([]byte, 2000)}
+	sizes := make([]int, 3)
+	n, dropped := c.cut(bufs, sizes, 0, 0)
+	if n != 1 || dropped != 2000 || c.pkt != nil {
+		t.Fatalf("n=%d dropped=%d pending=%v, want 1 piece, 2000 bytes dropped, packet released", n, dropped, c.pkt != nil)
+	}
 }

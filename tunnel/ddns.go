@@ -32,6 +32,9 @@ const (
 type endpointRefresh struct {
 	interval time.Duration // between checks
 	stale    time.Duration // handshake age (or time up without one) that triggers a lookup
+	// afterRound, if set, runs after each check of the peers: tests see
+	// with it that checks happen, even those that change nothing.
+	afterRound func()
 }
 
 // WithEndpointRefresh changes how often host-name endpoints are checked
@@ -102,6 +105,9 @@ func (t *Tunnel) runDDNS(ctx context.Context) {
 		case <-tick.C:
 		}
 		t.refreshEndpoints(ctx, start)
+		if t.opts.refresh.afterRound != nil {
+			t.opts.refresh.afterRound()
+		}
 	}
 }
 
@@ -156,6 +162,8 @@ func (t *Tunnel) refreshEndpoints(ctx context.Context, start time.Time) {
 		}
 		old := liveEndpoint(ls.Endpoint)
 		if old == ap {
+			t.log.Debug("endpoint re-resolved, address unchanged", "peer", p.PublicKey.String(), "host", p.Endpoint.Host,
+				"addr", ap.String())
 			continue
 		}
 		if !t.moveEndpoint(p, ap) {

@@ -3,11 +3,11 @@ package tunnel
 import (
 	"context"
 	"net/netip"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/wgu-project/wgu/internal/leakcheck"
 	"github.com/wgu-project/wgu/tunnel/config"
 )
 
@@ -37,8 +37,23 @@ func (r *switchResolver) LookupNetIP(ctx context.Context, network, host string) 
 	return nil, errNoSuchHost
 }
 
+// withRefreshRounds makes the tunnel report each finished endpoint refresh
+// round on the returned channel. A round is dropped while the previous one
+// waits unread: the refresh goroutine must not block on the test.
+func withRefreshRounds() (UpOption, <-chan struct{}) {
+	rounds := make(chan struct{}, 1)
+	return func(o *options) {
+		o.refresh.afterRound = func() {
+			select {
+			case rounds <- struct{}{}:
+			default:
+			}
+		}
+	}, rounds
+}
+
 func TestDDNSMovesStalePeerToNewAddress(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := leakcheck.Snapshot()
 	ka, _ := config.GeneratePrivateKey()
 	kp, _ := config.GeneratePrivateKey()
 	old := netip.MustParseAddr("192.0.2.1")
@@ -47,8 +62,9 @@ func TestDDNSMovesStalePeerToNewAddress(t *testing.T) {
 		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}},
 		Peers: []config.Peer{{PublicKey: kp.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")},
 			Endpoint: config.Endpoint{Host: "peer.example", Port: 51820}}}}
+	observe, rounds := withRefreshRounds()
 	tun, err := Up(context.Background(), cfg, WithMode(ModeNetstack), WithResolver(r),
-		WithEndpointRefresh(20*time.Millisecond, 100*time.Millisecond))
+		WithEndpointRefresh(20*time.Millisecond, 100*time.Millisecond), observe)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,32 +79,26 @@ func TestDDNSMovesStalePeerToNewAddress(t *testing.T) {
 	// The name moves to an IPv6-only address: the v4 lookup fails, v6 answers.
 	r.set("ip4")
 	r.set("ip6", netip.MustParseAddr("2001:db8::5"))
-	deadline := time.Now().Add(5 * time.Second)
-	for endpoint() != "[2001:db8::5]:51820" {
-		if time.Now().After(deadline) {
-			t.Fatalf("endpoint still %s after the name moved", endpoint())
+	// The peer moves in the first round after its handshake is stale (100 ms).
+	deadline := time.After(5 * time.Second)
+	awaitEndpoint := func(want string) {
+		t.Helper()
+		for endpoint() != want {
+			select {
+			case <-rounds:
+			case <-deadline:
+				t.Fatalf("endpoint still %s, want %s after the name moved", endpoint(), want)
+			}
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	awaitEndpoint("[2001:db8::5]:51820")
 	// And back to IPv4, which is preferred when there is one.
 	r.set("ip4", netip.MustParseAddr("198.51.100.7"))
-	for endpoint() != "198.51.100.7:51820" {
-		if time.Now().After(deadline) {
-			t.Fatalf("endpoint still %s, want the new IPv4 address", endpoint())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	awaitEndpoint("198.51.100.7:51820")
 	if err := tun.Close(); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
-	}
+	leakcheck.Verify(t, before)
 }
 
 func TestDDNSLeavesFreshPeersAlone(t *testing.T) {
@@ -99,14 +109,26 @@ func TestDDNSLeavesFreshPeersAlone(t *testing.T) {
 	cfg := &config.Config{Name: "d", Interface: config.Interface{PrivateKey: ka,
 		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}},
 		Peers: []config.Peer{{PublicKey: kp.PublicKey(), Endpoint: config.Endpoint{Host: "peer.example", Port: 1}}}}
-	// Staleness far away: no lookups beyond Up's.
+	// Staleness far away: the refresh rounds look nothing up beyond Up's.
+	observe, rounds := withRefreshRounds()
 	tun, err := Up(context.Background(), cfg, WithMode(ModeNetstack), WithResolver(r),
-		WithEndpointRefresh(10*time.Millisecond, time.Hour))
+		WithEndpointRefresh(10*time.Millisecond, time.Hour), observe)
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
-	tun.Close()
+	defer tun.Close()
+	// Several rounds, so that a lookup in any round but the first shows too.
+	deadline := time.After(10 * time.Second)
+	for i := 0; i < 3; i++ {
+		select {
+		case <-rounds:
+		case <-deadline:
+			t.Fatalf("%d refresh rounds in 10 s, want 3 (every 10 ms)", i)
+		}
+	}
+	if err := tun.Close(); err != nil {
+		t.Fatal(err)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.asked) != 1 {

@@ -1,10 +1,12 @@
 package tunnel_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/netip"
 	"time"
@@ -153,4 +155,83 @@ func ExampleTunnel_SetPeer() {
 	// Output:
 	// peers: 2
 	// peers: 1
+}
+
+// Read what `wg show` would print: here, that the client's handshake with the
+// server happened once traffic flowed.
+func ExampleTunnel_Status() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	server, client := twoTunnels(ctx)
+	defer server.Close()
+	defer client.Close()
+
+	if _, err := client.Ping(ctx, netip.MustParseAddr("10.0.0.1"), 1); err != nil {
+		log.Fatal(err)
+	}
+	st, err := client.Status()
+	if err != nil {
+		log.Fatal(err)
+	}
+	p := st.Peers[0]
+	fmt.Println("endpoint:", p.Endpoint.Host)
+	fmt.Println("handshake done:", !p.LastHandshake.IsZero())
+	fmt.Println("bytes sent > 0:", p.TxBytes > 0)
+	// Output:
+	// endpoint: 127.0.0.1
+	// handshake done: true
+	// bytes sent > 0: true
+}
+
+// Forward a local port to a service behind the tunnel, letting the system
+// choose the port, and read back which one it chose.
+func ExampleTunnel_Services() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	server, client := twoTunnels(ctx)
+	defer server.Close()
+	defer client.Close()
+
+	ln, err := server.Listen("tcp", ":7000")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "hello through the forward\n")
+			c.Close()
+		}
+	}()
+
+	// A [TCPClientTunnel] section, as --forward 127.0.0.1:0=10.0.0.1:7000 writes it.
+	fwd, err := config.ForwardSection("127.0.0.1:0=10.0.0.1:7000")
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg := *client.Config()
+	cfg.Services = append(cfg.Services, fwd)
+	client.Close()
+	client, err = tunnel.Up(ctx, &cfg, tunnel.WithMode(tunnel.ModeNetstack))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	svc := client.Services()[0]
+	c, err := net.Dial("tcp", svc.Addr.String()) // an ordinary host socket
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(svc.Kind, ": ", line)
+	// Output: forward-tcp: hello through the forward
 }

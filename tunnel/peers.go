@@ -58,18 +58,33 @@ func (t *Tunnel) RemovePeer(pub config.Key) error {
 	return nil
 }
 
-// HTTPClient returns an HTTP client whose connections go through the
-// tunnel (netstack mode; in TUN mode the host's own client reaches the
-// tunnel already).
+// HTTPClient returns the tunnel's HTTP client: its connections go through
+// the tunnel (netstack mode; in TUN mode the host's own client reaches the
+// tunnel already). Every call returns the same client, so keep-alive
+// connections are reused across calls; use it from any goroutine, as
+// net/http allows, and read each response body to the end and close it so
+// that its connection can be reused. Close drops the idle connections; after
+// it, requests fail with ErrClosed.
 func (t *Tunnel) HTTPClient() *http.Client {
-	return &http.Client{
-		Transport: &http.Transport{
-			DialContext:         t.DialContext,
-			ForceAttemptHTTP2:   true,
-			MaxIdleConns:        16,
-			IdleConnTimeout:     90 * time.Second,
-			TLSHandshakeTimeout: 10 * time.Second,
-		},
+	t.httpOnce.Do(func() {
+		t.httpClient = &http.Client{
+			Transport: &http.Transport{
+				DialContext:         t.DialContext,
+				ForceAttemptHTTP2:   true,
+				MaxIdleConns:        16,
+				IdleConnTimeout:     90 * time.Second,
+				TLSHandshakeTimeout: 10 * time.Second,
+			},
+		}
+	})
+	return t.httpClient
+}
+
+// closeHTTP drops the HTTP client's idle connections, if it was made.
+func (t *Tunnel) closeHTTP() {
+	t.httpOnce.Do(func() {}) // no client is made after Close
+	if t.httpClient != nil {
+		t.httpClient.CloseIdleConnections()
 	}
 }
 

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/wgu-project/wgu/netstackx/services"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wgu-project/wgu/netstackx/services"
 
 	"github.com/wgu-project/wgu/tunnel/config"
 )
@@ -18,10 +19,28 @@ import (
 // sections ([Socks5], [http], [TCPClientTunnel], [TCPServerTunnel],
 // [UDPProxyTunnel]); the CLI's --forward and --expose add sections too.
 
-// runningService is one started service and the line `wgu show` prints.
+// Service is one running service of a netstack tunnel, from a service
+// section of its config.
+type Service struct {
+	// Kind is "forward-tcp" ([TCPClientTunnel]), "expose-tcp"
+	// ([TCPServerTunnel]), "forward-udp" ([UDPProxyTunnel]), "socks5" or
+	// "http".
+	Kind string
+	// Addr is the address the service listens on, as bound: with
+	// BindAddress = 127.0.0.1:0 it holds the port the system chose. For
+	// expose-tcp it is the tunnel-side listener.
+	Addr net.Addr
+	// Target is where connections go ("" for the proxies, which go where
+	// their clients ask).
+	Target string
+	// Description is the line `wgu show` prints for it.
+	Description string
+}
+
+// runningService is one started service.
 type runningService struct {
-	svc  services.Service
-	desc string
+	svc services.Service
+	Service
 }
 
 type serviceSet struct {
@@ -53,10 +72,10 @@ func (t *Tunnel) startServices() error {
 		go func() {
 			defer t.svcs.wg.Done()
 			if err := rs.svc.Serve(ctx); err != nil && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
-				t.log.Error("service stopped", "service", rs.desc, "err", err)
+				t.log.Error("service stopped", "service", rs.Description, "err", err)
 			}
 		}()
-		t.log.Info("service listening", "service", rs.desc)
+		t.log.Info("service listening", "service", rs.Description)
 	}
 	return nil
 }
@@ -72,7 +91,7 @@ func (t *Tunnel) openService(sec config.Section, tunnelNet services.Network, res
 		}
 		f := services.NewTCPForward(ln, tunnelNet, target, log)
 		f.SetMaxConnections(maxConnections(sec))
-		return runningService{f, fmt.Sprintf("forward tcp %s -> %s (tunnel)", ln.Addr(), target)}, nil
+		return runningService{f, Service{"forward-tcp", ln.Addr(), target, fmt.Sprintf("forward tcp %s -> %s (tunnel)", ln.Addr(), target)}}, nil
 	case "tcpservertunnel":
 		ln, err := t.ns.Listen("tcp", ":"+sec.Get("ListenPort"))
 		if err != nil {
@@ -80,7 +99,7 @@ func (t *Tunnel) openService(sec config.Section, tunnelNet services.Network, res
 		}
 		e := services.NewTCPExpose(ln, target, log)
 		e.SetMaxConnections(maxConnections(sec))
-		return runningService{e, fmt.Sprintf("expose tcp (tunnel) :%s -> %s", sec.Get("ListenPort"), target)}, nil
+		return runningService{e, Service{"expose-tcp", ln.Addr(), target, fmt.Sprintf("expose tcp (tunnel) :%s -> %s", sec.Get("ListenPort"), target)}}, nil
 	case "udpproxytunnel":
 		pc, err := net.ListenPacket("udp", hostBind(bind))
 		if err != nil {
@@ -92,7 +111,7 @@ func (t *Tunnel) openService(sec config.Section, tunnelNet services.Network, res
 			idle = time.Duration(n) * time.Second
 		}
 		return runningService{services.NewUDPProxy(pc, tunnelNet, target, idle, log),
-			fmt.Sprintf("forward udp %s -> %s (tunnel)", pc.LocalAddr(), target)}, nil
+			Service{"forward-udp", pc.LocalAddr(), target, fmt.Sprintf("forward udp %s -> %s (tunnel)", pc.LocalAddr(), target)}}, nil
 	case "socks5":
 		ln, err := net.Listen("tcp", hostBind(bind))
 		if err != nil {
@@ -101,7 +120,7 @@ func (t *Tunnel) openService(sec config.Section, tunnelNet services.Network, res
 		s := services.NewSOCKS5(ln, t.ns, res, sec.Get("Username"), sec.Get("Password"), log)
 		s.SetMaxConnections(maxConnections(sec))
 		shown := listenName(hostBind(bind), ln.Addr())
-		return runningService{s, fmt.Sprintf("socks5 %s%s", shown, t.proxyNote(sec, "socks5", shown, ln.Addr()))}, nil
+		return runningService{s, Service{"socks5", ln.Addr(), "", fmt.Sprintf("socks5 %s%s", shown, t.proxyNote(sec, "socks5", shown, ln.Addr()))}}, nil
 	case "http":
 		ln, err := net.Listen("tcp", hostBind(bind))
 		if err != nil {
@@ -110,7 +129,7 @@ func (t *Tunnel) openService(sec config.Section, tunnelNet services.Network, res
 		p := services.NewHTTPProxy(ln, t.ns, res, sec.Get("Username"), sec.Get("Password"), log)
 		p.SetMaxConnections(maxConnections(sec))
 		shown := listenName(hostBind(bind), ln.Addr())
-		return runningService{p, fmt.Sprintf("http proxy %s%s", shown, t.proxyNote(sec, "http", shown, ln.Addr()))}, nil
+		return runningService{p, Service{"http", ln.Addr(), "", fmt.Sprintf("http proxy %s%s", shown, t.proxyNote(sec, "http", shown, ln.Addr()))}}, nil
 	}
 	return runningService{}, fmt.Errorf("unknown service section")
 }
@@ -178,14 +197,24 @@ func (s *serviceSet) close() {
 	s.wg.Wait()
 }
 
-// serviceLines describes the running services, one line each.
-func (t *Tunnel) serviceLines() []string {
+// Services lists the running services in config order (netstack mode; nil
+// in TUN mode or without service sections).
+func (t *Tunnel) Services() []Service {
 	if t.svcs == nil {
 		return nil
 	}
-	lines := make([]string, 0, len(t.svcs.list))
+	out := make([]Service, 0, len(t.svcs.list))
 	for _, rs := range t.svcs.list {
-		lines = append(lines, rs.desc)
+		out = append(out, rs.Service)
+	}
+	return out
+}
+
+// serviceLines describes the running services, one line each.
+func (t *Tunnel) serviceLines() []string {
+	var lines []string
+	for _, s := range t.Services() {
+		lines = append(lines, s.Description)
 	}
 	return lines
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
@@ -136,6 +137,10 @@ type Tunnel struct {
 	// hooksByCaller is set when `wgu down` runs PreDown and PostDown
 	// itself, so that Down does not run them again.
 	hooksByCaller atomic.Bool
+
+	// httpClient is HTTPClient's, made on first use.
+	httpOnce   sync.Once
+	httpClient *http.Client
 
 	closeOnce sync.Once
 	closeErr  error
@@ -341,6 +346,11 @@ func (t *Tunnel) configureHost(ctx context.Context) error {
 // Name is the interface name.
 func (t *Tunnel) Name() string { return t.config().Name }
 
+// Config is the configuration the tunnel runs: the one given to Up, or to
+// the last successful Reload. Treat it as read-only; to change the tunnel,
+// pass a changed copy to Reload.
+func (t *Tunnel) Config() *config.Config { return t.config() }
+
 // config is the configuration the tunnel runs, which Reload replaces.
 func (t *Tunnel) config() *config.Config {
 	t.cfgMu.RLock()
@@ -407,6 +417,7 @@ func (t *Tunnel) Close() error {
 		t.mu.Unlock()
 		t.closeErr = t.teardown()
 		close(t.done)
+		t.closeHTTP()
 	})
 	return t.closeErr
 }

@@ -7,12 +7,12 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/wgu-project/wgu/internal/leakcheck"
 	"github.com/wgu-project/wgu/tunnel/config"
 )
 
@@ -55,15 +55,21 @@ func netstackPair(t testing.TB, opts ...UpOption) (a, b *Tunnel) {
 }
 
 func TestNetstackTunnelsTalkAndCloseCleanly(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := leakcheck.Snapshot()
 	a, b := netstackPair(t)
 
 	ln, err := a.Listen("tcp", "10.0.0.1:80")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each request to /inflight, once served, reports here.
+	const inflightRequests = 8
+	arrived := make(chan struct{}, inflightRequests)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello "+r.RemoteAddr)
+		if r.URL.Path == "/inflight" {
+			arrived <- struct{}{}
+		}
 	})}
 	go srv.Serve(ln)
 
@@ -83,22 +89,31 @@ func TestNetstackTunnelsTalkAndCloseCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Close with requests in flight.
+	// Close with connections open: each has been served one request and
+	// waits, kept alive, for the next.
 	var inflight sync.WaitGroup
-	for i := 0; i < 8; i++ {
+	for i := 0; i < inflightRequests; i++ {
 		inflight.Add(1)
 		go func() {
 			defer inflight.Done()
 			c, err := b.DialContext(ctx, "tcp", "10.0.0.1:80")
 			if err != nil {
+				t.Errorf("dial: %v", err)
+				arrived <- struct{}{} // do not keep the test waiting for it
 				return
 			}
 			defer c.Close()
-			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			io.WriteString(c, "GET /inflight HTTP/1.1\r\nHost: x\r\n\r\n")
 			io.Copy(io.Discard, c)
 		}()
 	}
-	time.Sleep(50 * time.Millisecond)
+	for i := 0; i < inflightRequests; i++ {
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			t.Fatalf("%d of %d requests served before the deadline", i, inflightRequests)
+		}
+	}
 	srv.Close()
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
@@ -115,14 +130,7 @@ func TestNetstackTunnelsTalkAndCloseCleanly(t *testing.T) {
 	if _, err := a.Status(); err != ErrClosed {
 		t.Errorf("Status after Close: %v, want ErrClosed", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
-	}
+	leakcheck.Verify(t, before)
 }
 
 func TestSetAndRemovePeer(t *testing.T) {

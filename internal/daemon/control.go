@@ -19,7 +19,7 @@ import (
 // and pings from inside a rootless tunnel. One JSON request per line, one
 // JSON reply per line.
 
-// ControlRequest is a request on the control socket.
+// Request is a request on the control socket.
 type Request struct {
 	Op      string `json:"op"`                // "info", "ping", "reload" or "external-hooks"
 	Addr    string `json:"addr,omitempty"`    // ping: destination IP
@@ -27,7 +27,7 @@ type Request struct {
 	Timeout int64  `json:"timeout,omitempty"` // ping: nanoseconds to wait for the reply
 }
 
-// ControlReply answers a ControlRequest.
+// Reply answers a ControlRequest.
 type Reply struct {
 	Error    string   `json:"error,omitempty"`
 	Mode     string   `json:"mode,omitempty"` // "tun" or "netstack"
@@ -43,11 +43,14 @@ type Reply struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
+// ControlServer serves a tunnel's control socket.
 type ControlServer struct {
 	ln *net.UnixListener
 	wg sync.WaitGroup
 }
 
+// ListenControl listens on dir/NAME.wgu (mode 0600) and answers each request
+// with handle, one JSON line each way.
 func ListenControl(dir, name string, handle func(Request) Reply, log *slog.Logger) (*ControlServer, error) {
 	path := rundir.ControlPath(dir, name)
 	os.Remove(path)
@@ -108,13 +111,13 @@ func (s *ControlServer) Close() {
 	s.wg.Wait()
 }
 
-// ControlClient talks to a tunnel's control socket.
+// Client talks to a tunnel's control socket.
 type Client struct {
 	conn net.Conn
 	sc   *bufio.Scanner
 }
 
-// DialControl connects to the control socket of interface name.
+// Dial connects to the control socket of interface name.
 func Dial(ctx context.Context, explicitDir, name string) (*Client, error) {
 	var d net.Dialer
 	for _, dir := range rundir.RunDirs(explicitDir) {

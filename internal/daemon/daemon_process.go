@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// processStartTime is field 22 of /proc/PID/stat: when the process started,
+// ProcessStartTime is field 22 of /proc/PID/stat: when the process started,
 // in clock ticks since boot. A PID reused by a later process has a later
 // start time.
 func ProcessStartTime(pid int) (uint64, error) {

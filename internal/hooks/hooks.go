@@ -14,7 +14,7 @@ import (
 // FROM scratch container): neither bash in PATH nor /bin/sh.
 var ErrNoShell = errors.New("no shell to run it (looked for bash in PATH and /bin/sh)")
 
-// HookRunner runs a config's PreUp/PostUp/PreDown/PostDown commands as
+// Runner runs a config's PreUp/PostUp/PreDown/PostDown commands as
 // wg-quick does: each through bash (sh where there is no bash), with %i
 // replaced by the interface name, echoed as "[#] cmd" to Out together with
 // its output.
@@ -28,11 +28,11 @@ type Runner struct {
 	Out             io.Writer // echoes and the hooks' output; nil discards them
 	SkipHostNetwork bool      // netstack mode: hooks that only configure the host network are skipped
 
-	// shell overrides the shell lookup (tests): a path, or "-" for none.
+	// Shell overrides the shell lookup (tests): a path, or "-" for none.
 	Shell string
 }
 
-// RunHooks runs one stage's commands (stage is "PreUp", "PostUp", ...) for
+// Run runs one stage's commands (stage is "PreUp", "PostUp", ...) for
 // an interface on a kernel TUN. The first failure stops the stage.
 func Run(ctx context.Context, stage, ifname string, hooks []string, out io.Writer) error {
 	return Runner{Out: out}.Run(ctx, stage, ifname, hooks)

@@ -10,102 +10,10 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/wgu-project/wgu/internal/pathmtu"
-	"github.com/wgu-project/wgu/tunnel/config"
 	"golang.org/x/sys/unix"
 )
 
-// HostParams is what ConfigureHost needs to set up a kernel TUN the way
-// wg-quick sets up a WireGuard link.
-type Params struct {
-	Interface string         // the TUN link name
-	Config    *config.Config // Address, MTU, DNS, Table and the peers' AllowedIPs
-	// EndpointAddrs are the peers' resolved endpoints: the MTU is derived
-	// from the routes towards them when Config sets none.
-	EndpointAddrs []netip.Addr
-	// PathMTUProbes are the endpoints with their ports: when Config sets no
-	// MTU, the path towards each is probed and the MTU lowered to fit.
-	PathMTUProbes []netip.AddrPort
-	// SetFwMark sets the device's fwmark; it is called when a default route
-	// needs policy routing and the config set no FwMark.
-	SetFwMark func(uint32) error
-	// KillSwitch adds, with a default route, the kill switch that keeps
-	// the tunnel's traffic from leaving in the clear while the process is
-	// dead (see HostState.KillSwitch). Only for a tunnel whose state is
-	// recorded, so that `wgu down` can find and remove it.
-	KillSwitch bool
-	// Previous is what a dead predecessor (a crashed `wgu up` of the same
-	// interface) left on the host. ConfigureHost takes over, rather than
-	// duplicates, what it would add again (policy rules, kill switch,
-	// src_valid_mark, nftables tables, DNS) and removes it from Previous,
-	// so that Previous.Undo afterwards removes only what is no longer wanted.
-	Previous *State
-}
-
-// HostState records exactly what ConfigureHost changed on the host, so that
-// Undo can revert it. It is saved as JSON in the tunnel's state file, so that
-// `wgu down` can undo it after the tunnel process died: every field is
-// exported and plain.
-type State struct {
-	Link string `json:"link"`
-	// LinkIndex tells the link apart from a later one of the same name: when
-	// the link is gone, so are its addresses and routes.
-	LinkIndex int            `json:"link_index"`
-	Addresses []netip.Prefix `json:"addresses,omitempty"`
-	// MTUBefore is the link's MTU before ConfigureHost set it; 0 if unchanged.
-	MTUBefore int `json:"mtu_before,omitempty"`
-	// BroughtUp is true when ConfigureHost set the link up.
-	BroughtUp bool `json:"brought_up,omitempty"`
-	// Resolvconf is the interface name registered with `resolvconf -a`.
-	Resolvconf string  `json:"resolvconf,omitempty"`
-	Routes     []Route `json:"routes,omitempty"`
-	Rules      []Rule  `json:"rules,omitempty"`
-	// FwMark is the mark (and table) chosen for policy routing, 0 if none.
-	FwMark    uint32     `json:"fwmark,omitempty"`
-	NftTables []NftTable `json:"nft_tables,omitempty"`
-	// SrcValidMarkChanged says net.ipv4.conf.all.src_valid_mark was set to 1;
-	// SrcValidMarkOld is the value it had before.
-	SrcValidMarkChanged bool   `json:"src_valid_mark_changed,omitempty"`
-	SrcValidMarkOld     string `json:"src_valid_mark_old,omitempty"`
-	// KillSwitch holds the unreachable default routes put behind the
-	// tunnel's default routes in the policy table: when the tunnel's link
-	// dies with its process, they are what is left in that table, so
-	// traffic that went through the tunnel fails instead of leaving in the
-	// clear, until Undo (`wgu down`) removes them with the rules.
-	KillSwitch []Route `json:"kill_switch,omitempty"`
-	// SendRedirectsChanged says net.ipv4.conf.all.send_redirects was set to
-	// 0 (kernel WireGuard does the same); SendRedirectsOld is its old value.
-	SendRedirectsChanged bool   `json:"send_redirects_changed,omitempty"`
-	SendRedirectsOld     string `json:"send_redirects_old,omitempty"`
-
-	// prev is HostParams.Previous while ConfigureHost runs.
-	prev *State
-}
-
-// HostRoute is a route ConfigureHost added: Dst via the link, in Table.
-type Route struct {
-	Dst   netip.Prefix `json:"dst"`
-	Table int          `json:"table"`
-}
-
-// HostRule is a policy-routing rule ConfigureHost added.
-type Rule struct {
-	Family   string `json:"family"` // "inet" or "inet6"
-	Priority int    `json:"priority"`
-	Table    int    `json:"table"`
-	// NotFwMark, when non-zero, makes the rule match packets without this mark.
-	NotFwMark uint32 `json:"not_fwmark,omitempty"`
-	// SuppressPrefixLength, when set, ignores routes of this prefix length
-	// or shorter in Table.
-	SuppressPrefixLength *int `json:"suppress_prefixlength,omitempty"`
-}
-
-// NftTable is an nftables table ConfigureHost created.
-type NftTable struct {
-	Family string `json:"family"` // "ip" or "ip6"
-	Name   string `json:"name"`
-}
-
-// ConfigureHost does what wg-quick up does to the host around a WireGuard
+// Configure does what wg-quick up does to the host around a WireGuard
 // link, in the same order: addresses, MTU and link up, DNS, then routes (with
 // policy routing, nftables rules and src_valid_mark for default routes). On
 // error it undoes whatever it did and says which step failed.
@@ -148,7 +56,7 @@ func Configure(ctx context.Context, log *slog.Logger, p Params) (*State, error) 
 	return s, nil
 }
 
-// Undo reverts what ConfigureHost did, in reverse order. Things already gone
+// Undo reverts what Configure did, in reverse order. Things already gone
 // (the link deleted, a rule removed by hand) are not errors, and each change
 // undone is forgotten, so calling it again is harmless. A nil state is
 // nothing to undo.

@@ -63,7 +63,7 @@ func (n *testNetns) run(t *testing.T, f func() error) {
 	}
 }
 
-// nsSnapshot describes everything ConfigureHost may touch in a namespace,
+// nsSnapshot describes everything Configure may touch in a namespace,
 // one sorted line per fact, so that two snapshots compare as strings.
 func nsSnapshot() (string, error) {
 	var lines []string
@@ -500,7 +500,7 @@ func TestUndoAfterLinkGone(t *testing.T) {
 }
 
 // TestConfigureHostTakesOverCrashed is a restart after a crash: the new
-// ConfigureHost takes over the dead process's rules, kill switch, nftables
+// Configure takes over the dead process's rules, kill switch, nftables
 // tables and sysctls instead of adding them again, and the two states'
 // Undo restore the namespace.
 func TestConfigureHostTakesOverCrashed(t *testing.T) {
@@ -708,7 +708,7 @@ func TestConfigureHostFailureLeavesNothing(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				// The last route ConfigureHost would add is already there.
+				// The last route Configure would add is already there.
 				return netlink.RouteAdd(&netlink.Route{LinkIndex: up.Attrs().Index, Table: 1234,
 					Dst: prefixToIPNet(netip.MustParsePrefix("0.0.0.0/0")), Scope: netlink.SCOPE_LINK})
 			},
@@ -735,7 +735,7 @@ func TestConfigureHostFailureLeavesNothing(t *testing.T) {
 			}
 			st, err := f.configure(t, &config.Config{Name: "wgt0", Interface: tt.cfg, Peers: tt.peers}, nil, tt.setMark)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("ConfigureHost = %+v, %v; want an error about %q", st, err, tt.wantErr)
+				t.Fatalf("Configure = %+v, %v; want an error about %q", st, err, tt.wantErr)
 			}
 			if st != nil {
 				t.Errorf("state returned with an error: %+v", st)

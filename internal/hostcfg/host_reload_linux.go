@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Reconfigure brings the addresses and AllowedIPs routes ConfigureHost set
+// Reconfigure brings the addresses and AllowedIPs routes Configure set
 // up to date with p.Config: what p.Config no longer has is removed, what it
 // adds is added, the rest is left alone. MTU, DNS, Table and policy routing
 // (default routes) are not changed: the caller refuses such changes.

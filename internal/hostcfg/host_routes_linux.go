@@ -2,7 +2,6 @@ package hostcfg
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netlink"
-	"github.com/wgu-project/wgu/tunnel/config"
 	"golang.org/x/sys/unix"
 )
 
@@ -100,28 +98,6 @@ func netlinkRoute(linkIndex int, dst netip.Prefix, table int) *netlink.Route {
 		r.Scope = netlink.SCOPE_LINK
 	}
 	return r
-}
-
-// allowedPrefixes is every peer's AllowedIPs, masked, without duplicates,
-// longest prefix first (wg-quick's `sort -nr -k 2 -t /`), IPv6 before IPv4
-// on ties as that sort leaves them.
-func AllowedPrefixes(cfg *config.Config) []netip.Prefix {
-	var out []netip.Prefix
-	for _, peer := range cfg.Peers {
-		for _, p := range peer.AllowedIPs {
-			out = append(out, p.Masked())
-		}
-	}
-	slices.SortFunc(out, func(a, b netip.Prefix) int {
-		if c := cmp.Compare(b.Bits(), a.Bits()); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(b.Addr().BitLen(), a.Addr().BitLen()); c != 0 {
-			return c
-		}
-		return a.Addr().Compare(b.Addr())
-	})
-	return slices.Compact(out)
 }
 
 // linkRoutes is the main-table routes on a link, for wg-quick's

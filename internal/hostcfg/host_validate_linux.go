@@ -20,8 +20,8 @@ var resolvconfPattern = regexp.MustCompile(`^[a-zA-Z0-9_=+.][a-zA-Z0-9_=+.-]{0,6
 // srcValidMarkValue is what the sysctl can have held.
 var srcValidMarkValue = regexp.MustCompile(`^[0-9]$`)
 
-// validate checks a HostState read from a state file: only values
-// ConfigureHost records, for interface name, are accepted.
+// Validate checks a State read from a state file: only values
+// Configure records, for interface name, are accepted.
 func (s *State) Validate(name string) error {
 	if !config.IsInterfaceName(s.Link) || s.Link != name {
 		return fmt.Errorf("host.link %q: expected the interface name %q", s.Link, name)

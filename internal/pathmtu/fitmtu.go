@@ -22,7 +22,7 @@ func wgOverheadFor(ep netip.Addr) int {
 	return 40 + 8 + 32
 }
 
-// fitPathMTU lowers mtu, chosen without one in the config, until a tunnel
+// Fit lowers mtu, chosen without one in the config, until a tunnel
 // packet fits the path MTU towards every endpoint, as far as DF-set probes
 // reveal it. The route MTU only tells the first link: a smaller link
 // further on (a 1400-byte tunnel, PPPoE) makes big tunnel packets vanish
@@ -61,7 +61,7 @@ func Fit(log *slog.Logger, mtu int, endpoints []netip.AddrPort) int {
 	return max(best, config.MinMTU)
 }
 
-// literalEndpoints are the config's endpoints written as IP addresses.
+// LiteralEndpoints are the config's endpoints written as IP addresses.
 func LiteralEndpoints(cfg *config.Config) []netip.AddrPort {
 	var out []netip.AddrPort
 	for _, p := range cfg.Peers {

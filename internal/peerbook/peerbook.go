@@ -110,7 +110,7 @@ func (b *PeerBook) Add(ctx context.Context, np NewPeer) (*AddedPeer, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return config.WithFileLock(b.Path, func() (*AddedPeer, error) {
+	return withFileLock(b.Path, func() (*AddedPeer, error) {
 		f, hub, err := b.read()
 		if err != nil {
 			return nil, err
@@ -190,7 +190,7 @@ func (b *PeerBook) AddPublicKey(ctx context.Context, name string, pub config.Key
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	_, err := config.WithFileLock(b.Path, func() (struct{}, error) {
+	_, err := withFileLock(b.Path, func() (struct{}, error) {
 		f, hub, err := b.read()
 		if err != nil {
 			return struct{}{}, err
@@ -222,7 +222,7 @@ func (b *PeerBook) AddPublicKey(ctx context.Context, name string, pub config.Key
 func (b *PeerBook) Remove(ctx context.Context, ref string) (PeerEntry, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return config.WithFileLock(b.Path, func() (PeerEntry, error) {
+	return withFileLock(b.Path, func() (PeerEntry, error) {
 		f, _, err := b.read()
 		if err != nil {
 			return PeerEntry{}, err
@@ -243,7 +243,7 @@ func (b *PeerBook) Remove(ctx context.Context, ref string) (PeerEntry, error) {
 func (b *PeerBook) SetEnabled(ctx context.Context, ref string, enabled bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	_, err := config.WithFileLock(b.Path, func() (struct{}, error) {
+	_, err := withFileLock(b.Path, func() (struct{}, error) {
 		f, _, err := b.read()
 		if err != nil {
 			return struct{}{}, err
@@ -363,17 +363,17 @@ func (b *PeerBook) commit(ctx context.Context, f *peerFile) error {
 		// peer names, disabled peers and every comment would be lost.
 		return fmt.Errorf("%s: SaveConfig = true: the file is rewritten from the running state on down, which would drop peer names, disabled peers and comments; set SaveConfig = false to manage peers in the file (nothing changed)", b.Path)
 	}
-	if err := config.CheckWritable(b.Path); err != nil {
+	if err := CheckWritable(b.Path); err != nil {
 		return err
 	}
-	if err := config.WriteFileAtomic(b.Path, data); err != nil {
+	if err := WriteFileAtomic(b.Path, data); err != nil {
 		return err
 	}
 	if b.Apply == nil {
 		return nil
 	}
 	if err := b.Apply(ctx); err != nil {
-		if rerr := config.WriteFileAtomic(b.Path, old); rerr != nil {
+		if rerr := WriteFileAtomic(b.Path, old); rerr != nil {
 			return fmt.Errorf("applying the change: %w (and restoring %s failed: %v)", err, b.Path, rerr)
 		}
 		return fmt.Errorf("applying the change (the file was restored): %w", err)

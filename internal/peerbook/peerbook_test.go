@@ -165,7 +165,7 @@ func TestPeerBookRefusesUnwritableFile(t *testing.T) {
 	path := writeHub(t, hubFile)
 	os.Chmod(path, 0o440)
 	b := &PeerBook{Path: path}
-	if _, err := b.Add(context.Background(), NewPeer{Name: "p"}); !errors.Is(err, config.ErrNotWritable) {
+	if _, err := b.Add(context.Background(), NewPeer{Name: "p"}); !errors.Is(err, ErrNotWritable) {
 		t.Fatalf("err = %v, want ErrNotWritable", err)
 	}
 }

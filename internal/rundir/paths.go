@@ -1,3 +1,15 @@
+// Package rundir decides whether a run directory (where wgu keeps its UAPI
+// and control sockets, its state and its log) can be trusted, and opens the
+// files in it without following symlinks.
+//
+// A run directory is trusted when only this process's user (or root) can
+// change what is in it: it is a real directory, not a symlink; it is owned
+// by the effective uid; it gives group and others no access (the system
+// directory /var/run/wireguard, which wireguard-go creates 0755, may let
+// them read and search but not write); and every directory above it can be
+// changed only by root or this user, or is sticky like /tmp, so nobody
+// else can rename it away and put another in its place. Once that holds,
+// paths inside it name what this user put there.
 package rundir
 
 import (
@@ -9,6 +21,17 @@ import (
 	"sort"
 	"strings"
 )
+
+// SystemDir is wireguard-tools' socket directory. Its mode may let others
+// read and search it (wireguard-go creates it 0755): the sockets and files
+// in it are 0600 and root's, and `wg` lists it.
+const SystemDir = "/var/run/wireguard"
+
+// ErrUntrusted is wrapped by every refusal of a directory or file.
+var ErrUntrusted = errors.New("not trusted")
+
+// ErrExists is returned when an interface of that name is already running.
+var ErrExists = errors.New("interface already exists")
 
 // ErrNoInterface is returned when no running wgu or wireguard-go interface
 // has the given name.

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// checkPeer lets a connection on the UAPI or control socket through only
+// CheckPeer lets a connection on the UAPI or control socket through only
 // when the process at the other end (SO_PEERCRED, as the kernel recorded
 // it at connect) runs as this process's effective uid or as root. The
 // socket's mode and its directory's already keep others out; this holds
@@ -26,7 +26,7 @@ func CheckPeer(c net.Conn) error {
 	return nil
 }
 
-// checkServer is checkPeer from the client's side: a socket found in a run
+// CheckServer is checkPeer from the client's side: a socket found in a run
 // directory must be served by this user or root (the kernel records the
 // listener's credentials), or a client would send a key to, or believe the
 // answers of, a socket another user planted. Root may talk to any user's

@@ -9,33 +9,18 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wgu-project/wgu/internal/leakcheck"
 )
 
-// checkNoGoroutineLeak records the goroutine count now and, at cleanup (after every cleanup registered later),
-// waits for the count to settle back to it.
+// checkNoGoroutineLeak records the goroutines running now and, at cleanup (after every cleanup registered later),
+// waits for every other one to end.
 func checkNoGoroutineLeak(t *testing.T) {
 	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			now := runtime.NumGoroutine()
-			if now <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				n := runtime.Stack(buf, true)
-				t.Errorf("goroutines: %d before, %d after\n%s", before, now, buf[:n])
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
+	leakcheck.Check(t)
 }
 
 // startService runs svc.Serve in the background; cleanup closes it and checks Serve returned cleanly.

@@ -6,10 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
+	"github.com/wgu-project/wgu/internal/leakcheck"
 	"github.com/wgu-project/wgu/netstackx"
 )
 
@@ -117,25 +119,31 @@ func fillUntilBlocked(t *testing.T, c net.Conn) {
 	t.Fatal("256 MiB went into a tunnel whose far end reads nothing")
 }
 
-// waitRelaysGone waits until the service holds no connection and the goroutine count is back to baseline.
-func waitRelaysGone(t *testing.T, b *serviceBase, baseline int, within time.Duration) {
+// waitRelaysGone waits until the service holds no connection and runs no goroutine but its accept loop: every
+// other goroutine must have been running at snapshot, taken before the service started.
+func waitRelaysGone(t *testing.T, b *serviceBase, snapshot goleak.Option, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		b.mu.Lock()
 		open := len(b.closers)
 		b.mu.Unlock()
-		now := runtime.NumGoroutine()
-		if open == 0 && now <= baseline {
-			return
+		if open == 0 {
+			break
 		}
 		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("after %v: %d connections still held, %d goroutines (baseline %d)\n%s", within, open, now, baseline, buf[:runtime.Stack(buf, true)])
+			t.Fatalf("after %v: %d connections still held", within, open)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // nothing announces an untrack: poll the map
+	}
+	// The service keeps serving: its accept loop is expected, anything else is a relay left behind.
+	if err := leakcheck.Find(time.Until(deadline), snapshot, goleak.IgnoreAnyFunction(acceptLoop)); err != nil {
+		t.Fatal(err)
 	}
 }
+
+// acceptLoop is the function a serving service's accept loop runs, as goleak names it.
+const acceptLoop = "github.com/wgu-project/wgu/netstackx/services.(*serviceBase).serveConns"
 
 // TestRelayNoticesVanishedClient kills a client (RST) in the middle of an upload whose tunnel side has stopped
 // taking data: the relay must close the tunnel side and end its goroutines, not wait in Write for good.
@@ -143,7 +151,7 @@ func TestRelayNoticesVanishedClient(t *testing.T) {
 	for _, svc := range relayServices {
 		t.Run(svc.name, func(t *testing.T) {
 			l := newVanishLab(t)
-			baseline := runtime.NumGoroutine()
+			snapshot := leakcheck.Snapshot()
 			b, c := svc.start(t, l.a, l.target)
 			var far net.Conn
 			select {
@@ -154,7 +162,7 @@ func TestRelayNoticesVanishedClient(t *testing.T) {
 			fillUntilBlocked(t, c)
 			c.(*net.TCPConn).SetLinger(0)
 			c.Close() // a killed client: RST
-			waitRelaysGone(t, b, baseline+serviceGoroutines, 10*time.Second)
+			waitRelaysGone(t, b, snapshot, 10*time.Second)
 			// The far end sees its connection end once it reads what was buffered for it.
 			far.SetReadDeadline(time.Now().Add(10 * time.Second))
 			if _, err := io.Copy(io.Discard, far); err != nil {
@@ -170,7 +178,7 @@ func TestRelayNoticesVanishedTunnelPeer(t *testing.T) {
 	for _, svc := range relayServices {
 		t.Run(svc.name, func(t *testing.T) {
 			l := newVanishLab(t)
-			baseline := runtime.NumGoroutine()
+			snapshot := leakcheck.Snapshot()
 			b, c := svc.start(t, l.a, l.target)
 			select {
 			case <-l.held:
@@ -179,7 +187,7 @@ func TestRelayNoticesVanishedTunnelPeer(t *testing.T) {
 			}
 			l.c.Close() // the peer's host is gone: no ACK, no RST, nothing
 			fillUntilBlocked(t, c)
-			waitRelaysGone(t, b, baseline+serviceGoroutines, 10*time.Second)
+			waitRelaysGone(t, b, snapshot, 10*time.Second)
 			c.SetReadDeadline(time.Now().Add(5 * time.Second))
 			if _, err := c.Read(make([]byte, 1)); err == nil {
 				t.Error("the client's connection is still open")
@@ -189,9 +197,6 @@ func TestRelayNoticesVanishedTunnelPeer(t *testing.T) {
 		})
 	}
 }
-
-// serviceGoroutines is what a serving service runs besides its relays: the accept loop and its context watcher.
-const serviceGoroutines = 2
 
 // The netstack device is the tunnel side the services run on in wgu.
 var _ Network = (*netstackx.Device)(nil)

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 )
 
-// writeFileSynced replaces path with data as wg-quick's save does: into a
+// WriteFileSynced replaces path with data as wg-quick's save does: into a
 // new file beside it, flushed to disk with sync before it is renamed over
 // path, so that a crash leaves the old file or the new one, never a
 // truncated one. sync is (*os.File).Sync; tests watch the order with it.

@@ -108,6 +108,7 @@ type ParseError struct {
 	Msg  string // what is wrong and what was expected
 }
 
+// Error formats the error as FILE:LINE: KEY: message.
 func (e *ParseError) Error() string {
 	loc := e.File
 	if loc == "" {

@@ -14,7 +14,7 @@ import (
 // mounted by mistake) and must not be read into memory whole.
 const maxKeyFileSize = 1 << 10
 
-// readPrivateKeyFile reads the private key a PrivateKeyFile names: a
+// ReadPrivateKeyFile reads the private key a PrivateKeyFile names: a
 // mounted Kubernetes or Docker secret holding what `wg genkey` prints, as
 // `wg set IFACE private-key FILE` reads it. Symlinks are followed (a
 // Kubernetes secret is a link into ..data); the target must be a regular

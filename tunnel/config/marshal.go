@@ -87,7 +87,7 @@ func (c *Config) MarshalText() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// joinPrefixes writes a prefix list as wg-quick files do: "a, b".
+// JoinPrefixes writes a prefix list as wg-quick files do: "a, b".
 func JoinPrefixes(ps []netip.Prefix) string {
 	parts := make([]string, len(ps))
 	for i, p := range ps {

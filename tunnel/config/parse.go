@@ -439,7 +439,7 @@ func isSpace(r rune) bool {
 	return false
 }
 
-// normalizeName folds a key or section name for matching: wg ignores case and
+// NormalizeName folds a key or section name for matching: wg ignores case and
 // every whitespace character.
 func NormalizeName(s string) string {
 	return strings.ToLower(strings.Map(func(r rune) rune {
@@ -483,6 +483,7 @@ func expectedValue(norm string) string {
 	return "a value after '='"
 }
 
+// IsDigits reports whether s is one or more ASCII digits.
 func IsDigits(s string) bool {
 	if s == "" {
 		return false
@@ -522,6 +523,7 @@ func parseFwMark(v string) (uint32, error) {
 	return uint32(n), nil
 }
 
+// ParseKeepalive parses a PersistentKeepalive value: off, or 0 to 65535 seconds.
 func ParseKeepalive(v string) (uint16, error) {
 	if strings.EqualFold(v, "off") {
 		return 0, nil
@@ -533,6 +535,7 @@ func ParseKeepalive(v string) (uint16, error) {
 	return uint16(n), nil
 }
 
+// MinMTU and maxMTU bound the MTU key (MinMTU is IPv4's minimum).
 const (
 	MinMTU = 576
 	maxMTU = 65535
@@ -567,7 +570,7 @@ func parseTable(v string) (string, error) {
 	return v, nil
 }
 
-// parsePrefix parses ADDRESS[/BITS]; no /BITS means a single address. Host
+// ParsePrefix parses ADDRESS[/BITS]; no /BITS means a single address. Host
 // bits are kept as written: wg only warns about them.
 func ParsePrefix(v string) (netip.Prefix, error) {
 	bad := fmt.Errorf("%q is not a valid IP prefix (expected ADDRESS[/BITS], e.g. 10.0.0.0/24)", v)
@@ -641,7 +644,7 @@ func isPlausibleHostname(s string) bool {
 	return !allNumeric
 }
 
-// parseEndpoint parses HOST:PORT or [IPv6]:PORT; without brackets the port is
+// ParseEndpoint parses HOST:PORT or [IPv6]:PORT; without brackets the port is
 // after the last ':'.
 func ParseEndpoint(v string) (Endpoint, error) {
 	const expected = "expected HOST:PORT or [IPv6]:PORT, e.g. vpn.example.com:51820"
@@ -781,7 +784,7 @@ func checkServiceValue(norm, value string) error {
 	return nil
 }
 
-// splitHostPort splits HOST:PORT and [HOST]:PORT; HOST may be empty (any
+// SplitHostPort splits HOST:PORT and [HOST]:PORT; HOST may be empty (any
 // address).
 func SplitHostPort(v string) (host, port string, ok bool) {
 	if strings.HasPrefix(v, "[") {

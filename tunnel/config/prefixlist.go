@@ -6,6 +6,7 @@ import (
 	"strings"
 )
 
+// SplitList splits a comma-separated list, trimming blanks and dropping empty items.
 func SplitList(s string) []string {
 	var out []string
 	for _, v := range strings.Split(s, ",") {
@@ -16,7 +17,7 @@ func SplitList(s string) []string {
 	return out
 }
 
-// parsePrefixList parses "a/b, c/d".
+// ParsePrefixes parses "a/b, c/d".
 func ParsePrefixes(s string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, v := range SplitList(s) {

@@ -39,6 +39,7 @@ func checkSection(s Section, flag string) error {
 	return nil
 }
 
+// Get returns the value of key (matched without case), or "".
 func (s Section) Get(key string) string {
 	for _, o := range s.Options {
 		if strings.EqualFold(o.Key, key) {

@@ -14,7 +14,7 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
-// errNoAddress is returned when a name resolves to nothing.
+// ErrNoAddress is returned when a name resolves to nothing.
 var ErrNoAddress = errors.New("no address found")
 
 // ResolveEndpoint returns e as an IP:port. An IP literal (with any %zone) needs
@@ -61,7 +61,7 @@ func (c *Config) UAPISet(ctx context.Context, r Resolver) (string, error) {
 	return b.String(), nil
 }
 
-// writePeerUAPI renders one peer's set lines, replacing its allowed IPs.
+// WritePeerUAPI renders one peer's set lines, replacing its allowed IPs.
 func WritePeerUAPI(ctx context.Context, r Resolver, b *strings.Builder, p Peer) error {
 	line := func(key, value string) {
 		b.WriteString(key)

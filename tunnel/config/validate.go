@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// validate checks what Up needs of a config built in code, which ParseConfig
+// Validate checks what Up needs of a config built in code, which ParseConfig
 // checks (with file and line) for a file: every error wraps ErrInvalidConfig.
 func (c *Config) Validate() error {
 	bad := func(format string, args ...any) error {

@@ -15,6 +15,7 @@ type Warning struct {
 	Msg  string
 }
 
+// String is the warning as `wgu up` prints it: FILE:LINE: message.
 func (w Warning) String() string {
 	return (&ParseError{File: w.File, Line: w.Line, Key: w.Key, Msg: w.Msg}).Error()
 }

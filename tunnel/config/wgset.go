@@ -25,7 +25,7 @@ type setPeer struct {
 	allowedLines []string // allowed_ip values, "-" prefixed for removals
 }
 
-// SetArgsUAPI turns the arguments of `wg set IFACE ...` (after the
+// SetArgs turns the arguments of `wg set IFACE ...` (after the
 // interface name) into a UAPI set body, with wg's syntax and meaning:
 //
 //	[listen-port P] [fwmark M] [private-key FILE]

@@ -31,7 +31,7 @@ type PeerStatus struct {
 	TxBytes       uint64
 }
 
-// ErrUAPI is wrapped by errors in a UAPI conversation: a malformed reply or
+// ErrProtocol is wrapped by errors in a UAPI conversation: a malformed reply or
 // a non-zero errno.
 var ErrProtocol = errors.New("UAPI protocol error")
 
@@ -39,7 +39,7 @@ var ErrProtocol = errors.New("UAPI protocol error")
 // 64-digit hex key.
 const maxUAPILine = 4096
 
-// ParseUAPIStatus reads the reply to a UAPI "get=1" request, up to and
+// ParseStatus reads the reply to a UAPI "get=1" request, up to and
 // including its "errno=N" line and the empty line after it, as wg does:
 // device keys first, each "public_key" starting a peer, unknown keys
 // ignored, and a non-zero errno an error.

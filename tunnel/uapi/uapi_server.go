@@ -13,7 +13,7 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 )
 
-// uapiServer serves wireguard's cross-platform UAPI protocol on a unix
+// Server serves wireguard's cross-platform UAPI protocol on a unix
 // socket, so wireguard-tools' wg works on a wgu interface unchanged.
 type Server struct {
 	ln net.Listener
@@ -28,7 +28,7 @@ type Server struct {
 	conns map[net.Conn]struct{}
 }
 
-// listenUAPI listens on dir/name.sock (mode 0600) and hands every
+// Listen listens on dir/name.sock (mode 0600) and hands every
 // connection to the device.
 func Listen(dir, name string, dev *device.Device, log *slog.Logger) (*Server, error) {
 	path := rundir.SocketPath(dir, name)
@@ -40,7 +40,7 @@ func Listen(dir, name string, dev *device.Device, log *slog.Logger) (*Server, er
 	return Serve(ln, dev, log, false), nil
 }
 
-// serveUAPI hands every connection accepted on ln to the device until
+// Serve hands every connection accepted on ln to the device until
 // Close. The server owns ln from now on. With failIsLost, a listener that
 // fails for good closes lost() (wireguard-go exits then); without, the
 // tunnel runs on without its socket, as before.
@@ -86,7 +86,7 @@ func Serve(ln net.Listener, dev *device.Device, log *slog.Logger, failIsLost boo
 	return s
 }
 
-// lost is closed when the socket stops working while the tunnel runs: its
+// Lost is closed when the socket stops working while the tunnel runs: its
 // listener failed, or (with a watch) its file was removed. Nil-safe.
 func (s *Server) Lost() <-chan struct{} {
 	if s == nil {
@@ -95,6 +95,7 @@ func (s *Server) Lost() <-chan struct{} {
 	return s.lostCh
 }
 
+// Lose marks the socket as lost (its file was removed), closing Lost.
 func (s *Server) Lose() { s.lostMu.Do(func() { close(s.lostCh) }) }
 
 func (s *Server) track(c net.Conn) bool {

@@ -8,7 +8,7 @@ import (
 	"github.com/wgu-project/wgu/internal/rundir"
 )
 
-// OpenUAPI creates the UAPI socket dir/NAME.sock (mode 0600) the way
+// Open creates the UAPI socket dir/NAME.sock (mode 0600) the way
 // wireguard-go does, replacing a stale one, and returns it as a file, for
 // handing to another process or to UAPIListenerFromFile. Whoever ends up
 // with the listener removes the file (WithUAPIListener's Close does).
@@ -31,8 +31,8 @@ func Open(dir, name string) (*os.File, error) {
 	return f, nil
 }
 
-// UAPIListenerFromFile turns a listening unix socket descriptor (from
-// OpenUAPI, or inherited as WG_UAPI_FD) into a listener for
+// ListenerFromFile turns a listening unix socket descriptor (from
+// Open, or inherited as WG_UAPI_FD) into a listener for
 // WithUAPIListener. f is closed; the listener has its own descriptor.
 func ListenerFromFile(f *os.File) (net.Listener, error) {
 	defer f.Close()

@@ -14,11 +14,11 @@ import (
 	"github.com/wgu-project/wgu/internal/rundir"
 )
 
-// uapiTimeout bounds a UAPI exchange when ctx has no deadline: a daemon
+// Timeout bounds a UAPI exchange when ctx has no deadline: a daemon
 // that accepts but never answers must not hang `wgu show`.
 const Timeout = 10 * time.Second
 
-// dialUAPI connects to a UAPI socket with ctx's deadline (or uapiTimeout)
+// Dial connects to a UAPI socket with ctx's deadline (or uapiTimeout)
 // on the whole exchange.
 func Dial(ctx context.Context, socketPath string) (net.Conn, error) {
 	var d net.Dialer
@@ -38,7 +38,7 @@ func Dial(ctx context.Context, socketPath string) (net.Conn, error) {
 	return c, nil
 }
 
-// GetStatus asks the UAPI socket at socketPath (wgu's, wireguard-go's) for
+// Get asks the UAPI socket at socketPath (wgu's, wireguard-go's) for
 // the device's state. Status.Name is the socket's base name.
 func Get(ctx context.Context, socketPath string) (*Status, error) {
 	c, err := Dial(ctx, socketPath)
@@ -57,7 +57,7 @@ func Get(ctx context.Context, socketPath string) (*Status, error) {
 	return st, nil
 }
 
-// SetUAPI sends a UAPI "set" operation with body (key=value lines, each
+// Set sends a UAPI "set" operation with body (key=value lines, each
 // ending in a newline) and returns the device's verdict.
 func Set(ctx context.Context, socketPath string, body string) error {
 	c, err := Dial(ctx, socketPath)

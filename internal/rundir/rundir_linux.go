@@ -1,15 +1,3 @@
-// Package rundir decides whether a run directory (where wgu keeps its UAPI
-// and control sockets, its state and its log) can be trusted, and opens the
-// files in it without following symlinks.
-//
-// A run directory is trusted when only this process's user (or root) can
-// change what is in it: it is a real directory, not a symlink; it is owned
-// by the effective uid; it gives group and others no access (the system
-// directory /var/run/wireguard, which wireguard-go creates 0755, may let
-// them read and search but not write); and every directory above it can be
-// changed only by root or this user, or is sticky like /tmp, so nobody
-// else can rename it away and put another in its place. Once that holds,
-// paths inside it name what this user put there.
 package rundir
 
 import (
@@ -23,14 +11,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// SystemDir is wireguard-tools' socket directory. Its mode may let others
-// read and search it (wireguard-go creates it 0755): the sockets and files
-// in it are 0600 and root's, and `wg` lists it.
-const SystemDir = "/var/run/wireguard"
-
-// ErrUntrusted is wrapped by every refusal of a directory or file.
-var ErrUntrusted = errors.New("not trusted")
 
 // Ensure creates dir (mode 0700, and its missing parents) when it does not
 // exist, and checks that it can be trusted, on the directory actually

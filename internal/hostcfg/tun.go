@@ -7,11 +7,11 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 )
 
-// defaultMTU is wg-quick's MTU when no endpoint tells a better one; the TUN
-// starts with it and ConfigureHost sets the final value.
+// DefaultMTU is wg-quick's MTU when no endpoint tells a better one; the TUN
+// starts with it and Configure sets the final value.
 const DefaultMTU = 1420
 
-// createTUN opens a kernel TUN named after the interface, with wireguard-go's
+// CreateTUN opens a kernel TUN named after the interface, with wireguard-go's
 // Linux offloads (GSO/GRO) that it negotiates by itself.
 func CreateTUN(cfg *config.Config) (tun.Device, error) {
 	mtu := cfg.Interface.MTU

@@ -8,9 +8,6 @@ import (
 	"syscall"
 )
 
-// ErrExists is returned when an interface of that name is already running.
-var ErrExists = errors.New("interface already exists")
-
 // ClaimSocket makes sure dir exists (0700) and that no live process serves
 // name there; a stale socket left by a crash is removed.
 func ClaimSocket(dir, name string) error {

@@ -1,4 +1,4 @@
-package config
+package peerbook
 
 import (
 	"errors"
@@ -83,7 +83,7 @@ func WriteFileAtomic(path string, data []byte) error {
 // processes (a CLI and the page) do not lose each other's edits. The file is
 // replaced by rename, so after taking the lock it checks that path is still
 // the file it locked, and tries again if not.
-func WithFileLock[T any](path string, fn func() (T, error)) (T, error) {
+func withFileLock[T any](path string, fn func() (T, error)) (T, error) {
 	var zero T
 	if err := CheckWritable(path); err != nil {
 		return zero, err

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listenPrivate listens on a unix socket at path that only this user may
+// ListenPrivate listens on a unix socket at path that only this user may
 // connect to (mode 0600, in a 0700 run directory). what names the socket
 // in errors.
 //

@@ -12,7 +12,7 @@ import (
 	"github.com/wgu-project/wgu/internal/rundir"
 )
 
-// takeOverCrashed reads what a previous process of interface name, which
+// TakeOver reads what a previous process of interface name, which
 // died without taking it down (kill -9, OOM, a crash), recorded in dir, so
 // that this Up takes it over instead of adding it a second time: policy
 // rules, kill switch, sysctls, nftables tables and DNS stay in place (the
