@@ -14,7 +14,11 @@
 // It needs root, /dev/net/tun, iproute2, iperf3, ping, wireguard-tools and
 // a Go toolchain (it builds wgu and wireguard-go):
 //
-//	sudo go run ./benchmarks [-reps 3] [-duration 10s] [-smoke] [-out benchmarks/results]
+//	sudo go run ./benchmarks [-reps 3] [-duration 10s] [-smoke] [-loss] [-out benchmarks/results]
+//
+// -loss adds issue 18's figures for the TUN and netstack rows: single-stream
+// throughput at 1 % and 5 % random underlay loss, and the time from a new
+// handshake to full speed after side B's tunnel restarts (loss.go).
 //
 // Results go to results.json, results.md and chart.svg under -out.
 // Only the lab's namespaces and their loopbacks ever carry traffic.
@@ -40,8 +44,11 @@ type Options struct {
 	Reps     int
 	Duration time.Duration
 	Smoke    bool
-	Out      string
-	Rows     []string // row ids to run; empty: all (or the smoke set)
+	// Loss adds the lossy-underlay and restart figures of the TUN and
+	// netstack rows (loss.go).
+	Loss bool
+	Out  string
+	Rows []string // row ids to run; empty: all (or the smoke set)
 	// ProfileDir, when set, receives a perf(1) CPU profile of the flooded
 	// hub (B) during each flooded stream of the flood rows.
 	ProfileDir string
@@ -53,6 +60,7 @@ func main() {
 	flag.IntVar(&o.Reps, "reps", 3, "repetitions of every row (figures are medians)")
 	flag.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each iperf3 run")
 	flag.BoolVar(&o.Smoke, "smoke", false, "quick check for CI: 1 rep, 2s runs, 1 stream, rows veth, wgu-tun, wgu-netstack-1")
+	flag.BoolVar(&o.Loss, "loss", false, "also measure wgu-tun and wgu-netstack-1 at 1 % and 5 % underlay loss and through a restart of side B (about 1 min more per row and rep)")
 	flag.StringVar(&o.Out, "out", "benchmarks/results", "directory for results.json, results.md and chart.svg")
 	flag.StringVar(&o.ProfileDir, "profile", "", "directory for perf CPU profiles of the flooded hub in the flood rows (needs perf)")
 	flag.StringVar(&rows, "rows", "", "comma-separated row ids to run (default: all): "+strings.Join(rowIDs(), ","))
@@ -110,6 +118,9 @@ func Run(ctx context.Context, log *slog.Logger, o Options) (*Report, error) {
 
 	b := &bench{log: log, opts: o, tmp: tmp}
 	report := &Report{Machine: describeMachine(ctx), Settings: settingsOf(o), Metrics: metricInfos(), FloodMetrics: floodMetricInfos()}
+	if o.Loss {
+		report.Metrics = append(report.Metrics, lossMetricInfos()...)
+	}
 	if err := b.buildAll(ctx, specs, report); err != nil {
 		return nil, err
 	}

@@ -124,7 +124,12 @@ func (b *bench) measure(ctx context.Context, e *rowEnv, s *tunnelSetup, res *Rep
 	}
 
 	if !s.serverRunning {
-		server, err := startIperfServer(ctx, e.b, s.serverBind)
+		var extra []string
+		if b.opts.Loss && s.restartB != nil {
+			// measureRestart reads the server's 100 ms intervals.
+			extra = []string{"-J", "-i", "0.1"}
+		}
+		server, err := startIperfServer(ctx, e.b, s.serverBind, extra...)
 		if err != nil {
 			return err
 		}
@@ -167,7 +172,7 @@ func (b *bench) measure(ctx context.Context, e *rowEnv, s *tunnelSetup, res *Rep
 		}
 		res.Metrics["peak_rss_mib"] = float64(peak) / 1024
 	}
-	return nil
+	return b.measureLossAndRestart(ctx, e, s, res)
 }
 
 // percentile is the nearest-rank percentile of sorted values.
@@ -179,10 +184,10 @@ func percentile(sorted []float64, p float64) float64 {
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
-// startIperfServer starts iperf3 -s in ns (bound to bind if valid) and
-// waits until it listens.
-func startIperfServer(ctx context.Context, ns *e2e.Netns, bind netip.Addr) (*e2e.Proc, error) {
-	args := []string{"iperf3", "-s", "-p", strconv.Itoa(perfPrt)}
+// startIperfServer starts iperf3 -s in ns (bound to bind if valid, with
+// extra arguments) and waits until it listens.
+func startIperfServer(ctx context.Context, ns *e2e.Netns, bind netip.Addr, extra ...string) (*e2e.Proc, error) {
+	args := append([]string{"iperf3", "-s", "-p", strconv.Itoa(perfPrt)}, extra...)
 	if bind.IsValid() {
 		args = append(args, "-B", bind.String())
 	}

@@ -42,6 +42,7 @@ type Settings struct {
 	Reps         int     `json:"reps"`
 	DurationSecs float64 `json:"duration_seconds"`
 	Smoke        bool    `json:"smoke"`
+	Loss         bool    `json:"loss"`
 	PingCount    int     `json:"ping_count"`
 	PingInterval string  `json:"ping_interval"`
 }
@@ -97,7 +98,7 @@ func metricInfos() []metricInfo {
 }
 
 func settingsOf(o Options) Settings {
-	return Settings{Reps: o.Reps, DurationSecs: o.Duration.Seconds(), Smoke: o.Smoke, PingCount: pingCount, PingInterval: pingInterval.String()}
+	return Settings{Reps: o.Reps, DurationSecs: o.Duration.Seconds(), Smoke: o.Smoke, Loss: o.Loss, PingCount: pingCount, PingInterval: pingInterval.String()}
 }
 
 func describeMachine(ctx context.Context) Machine {
@@ -255,7 +256,7 @@ func fmtValue(v float64) string {
 // fmtMetrics prints a rep's figures for the progress log.
 func fmtMetrics(m map[string]float64) string {
 	var parts []string
-	for _, info := range append(metricInfos(), floodMetricInfos()...) {
+	for _, info := range append(append(metricInfos(), lossMetricInfos()...), floodMetricInfos()...) {
 		if v, ok := m[info.Key]; ok {
 			parts = append(parts, fmt.Sprintf("%s=%s", info.Key, fmtValue(v)))
 		}
@@ -282,6 +283,12 @@ func (r *Report) markdown() string {
 		" apart through the tunnel (`wgu ping` from netstack). CPU: user+system seconds of the tunnel processes " +
 		"(both sides) per GB received, over all iperf3 runs; n/a where the work is in the kernel. Peak RSS: the larger VmHWM of the two " +
 		"tunnel processes. Start-up: from starting side A's tunnel (B already up) to the first ping reply, handshake included.\n\n")
+	if s.Loss {
+		b.WriteString("With -loss, the TUN and netstack rows also run one stream each way with 1 % and 5 % of the WireGuard " +
+			"datagrams dropped at random on input in both namespaces (nftables numgen; veth offloads off, so a drop is one " +
+			"datagram), and an A→B stream through a restart of B's tunnel (wgu down, 3 s, wgu up): the time from B's new " +
+			"handshake until the receiver gets half its earlier rate over a second (100 ms iperf3 intervals).\n\n")
+	}
 
 	main := r.throughputRows()
 	r.table(&b, "Figures", main, r.Metrics, func(row *RowResult) map[string]float64 { return row.Median }, false)

@@ -125,6 +125,7 @@ type rowEnv struct {
 	rowID string
 	lab   *e2e.Lab
 	a, b  *e2e.Netns
+	link  *e2e.Link // the veth between a and b
 	dir   string
 	ifA   string // tunnel interface names, unique to the lab
 	ifB   string
@@ -144,6 +145,9 @@ type tunnelSetup struct {
 	serverRunning bool
 	startup       time.Duration
 	teardown      func(ctx context.Context)
+	// restartB takes B's tunnel down for outage and up again; set on the
+	// rows that -loss measures.
+	restartB func(ctx context.Context, outage time.Duration) error
 }
 
 // skipError marks a row that cannot run on this machine.
@@ -364,6 +368,23 @@ func (e *rowEnv) wguDown(ends ...end) func(context.Context) {
 	}
 }
 
+// wguRestart is a restartB that takes s down with wgu down and brings it
+// up again in mode.
+func (e *rowEnv) wguRestart(s end, mode string) func(context.Context, time.Duration) error {
+	return func(ctx context.Context, outage time.Duration) error {
+		if _, err := run(ctx, s.ns, e.bench.wgu, "down", s.ifName); err != nil {
+			return fmt.Errorf("wgu down %s: %w", s.ifName, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(outage):
+		}
+		_, err := e.wguUp(ctx, s, mode)
+		return err
+	}
+}
+
 func daemonLog(name string) string {
 	b, err := os.ReadFile(rundir.LogPath(rundir.SystemDir, name))
 	if err != nil || len(b) == 0 {
@@ -387,7 +408,7 @@ func setupWguTUN(ctx context.Context, e *rowEnv) (*tunnelSetup, error) {
 		return nil, err
 	}
 	return &tunnelSetup{target: tunB.Addr(), ping: kernelPinger(e.a, tunB.Addr()), startup: time.Since(start),
-		pids: []int{pidA, pidB}, teardown: e.wguDown(a, b)}, nil
+		pids: []int{pidA, pidB}, teardown: e.wguDown(a, b), restartB: e.wguRestart(b, "tun")}, nil
 }
 
 // forwardFlag relays the iperf3 port on a's loopback to b's tunnel address.
@@ -425,8 +446,12 @@ func setupWguNetstack(ctx context.Context, e *rowEnv, bothSides bool) (*tunnelSe
 	if err := e.firstReplyWgu(ctx, a, tunB.Addr()); err != nil {
 		return nil, err
 	}
-	return &tunnelSetup{target: loopIP, serverBind: serverBind, ping: e.wguPinger(a, tunB.Addr()), startup: time.Since(start),
-		pids: []int{pidA, pidB}, teardown: e.wguDown(a, b)}, nil
+	setup := &tunnelSetup{target: loopIP, serverBind: serverBind, ping: e.wguPinger(a, tunB.Addr()), startup: time.Since(start),
+		pids: []int{pidA, pidB}, teardown: e.wguDown(a, b)}
+	if !bothSides {
+		setup.restartB = e.wguRestart(b, modeB)
+	}
+	return setup, nil
 }
 
 // firstReplyKernel waits for the first reply of ping(8) sending every 10 ms.
@@ -515,7 +540,7 @@ func (b *bench) runRep(ctx context.Context, s rowSpec) (res *RepResult, err erro
 		return res, err
 	}
 	e.a, e.b = lab.Netns("a"), lab.Netns("b")
-	lab.Link(e.a, e.b, linkA, linkB)
+	e.link = lab.Link(e.a, e.b, linkA, linkB)
 
 	setup, err := s.setup(ctx, e)
 	if err != nil {

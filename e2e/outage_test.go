@@ -166,27 +166,37 @@ func (r *lossLab) measureHubRestart(t testing.TB, ctx context.Context, how hubRe
 // with the 100 ms polling of the handshake added.
 const maxRecovery = 2*time.Second + 200*time.Millisecond
 
-// TestRootlessStreamSurvivesHubRestart restarts the hub (wgu down + up, then kill -9 + up) under a download
-// through the rootless spoke's forward (the hub's kernel TCP sending, the netstack receiving and relaying), and
-// requires it back at speed within 2 s of the new handshake.
-//
-// The other direction, the netstack sending, is measured by BenchmarkLossyUnderlay and not held to 2 s: after
-// the RTO, the pinned gVisor's RACK marks the stale window lost but SetPipe still counts it in flight (it ignores
-// RACK's marks, and the receiver has no SACK blocks to give), so recovery resends about two segments per RTO
-// until the old window is acknowledged (see netstackx.minRTO). That needs a change in gVisor.
+// maxHubSenderRecovery bounds a download's recovery, where the hub's kernel TCP is the sender: its retransmission
+// timer (backing off up to 120 s) decides when the first resend crosses the new session, not wgu. The resend it
+// made before the handshake usually waits in the hub's wireguard-go and crosses at once (tens of ms), but not
+// always (one run in four took 4 s on a loaded machine).
+const maxHubSenderRecovery = 15 * time.Second
+
+// TestRootlessStreamSurvivesHubRestart restarts the hub (wgu down + up, then kill -9 + up) under a stream through
+// the rootless spoke's forward, each way, and requires it back at speed (half its earlier rate over a second)
+// within 2 s of the new handshake when the netstack sends (upload). That needs netstackx's lossRecovery (RACK
+// off: gVisor's RACK resends about two segments per RTO after losing a whole window) and maxRTO (a resend within
+// a second of the handshake, not after a backoff of many seconds). A download, the hub's kernel sending, is held
+// to maxHubSenderRecovery.
 func TestRootlessStreamSurvivesHubRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*testTimeout)
 	defer cancel()
 	r := newLossLab(t, ctx)
 	forward := lossPaths[1]
 	for _, how := range hubRestarts {
-		d, err := r.measureHubRestart(t, ctx, how, forward, false, 3*time.Second, maxRecovery)
-		if err != nil {
-			t.Errorf("%s: %v", how.name, err)
-			continue
-		}
-		if d > maxRecovery {
-			t.Errorf("%s: the stream took %v after the new handshake to get back to speed (at most %v)", how.name, d, maxRecovery)
+		for _, up := range []bool{true, false} {
+			dir, bound := "upload", maxRecovery
+			if !up {
+				dir, bound = "download", maxHubSenderRecovery
+			}
+			d, err := r.measureHubRestart(t, ctx, how, forward, up, 3*time.Second, bound)
+			if err != nil {
+				t.Errorf("%s, %s: %v\nrootless spoke: %s", how.name, dir, err, tail(r.rlProc.Stderr(), 2000))
+				continue
+			}
+			if d > bound {
+				t.Errorf("%s, %s: the stream took %v after the new handshake to get back to speed (at most %v)", how.name, dir, d, bound)
+			}
 		}
 	}
 }

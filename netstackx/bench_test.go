@@ -22,9 +22,10 @@ func BenchmarkDeviceTCP(b *testing.B) {
 
 // BenchmarkDeviceTCPReordered is the same stream over a path that delivers
 // one packet in 20 three packets late: with tuneTCP's settings (SACK and
-// RACK), with the classic duplicate-ACK rule instead of RACK, and without
-// SACK. It is the measurement behind those settings: without RACK each
-// reordering looks like a loss and halves the congestion window.
+// RACK), with the classic duplicate-ACK rule instead of RACK (tuneTCP's
+// setting since RACK was turned off, see lossRecovery), and without SACK:
+// without RACK each reordering looks like a loss and halves the congestion
+// window. It measures what turning RACK off costs on a reordering path.
 func BenchmarkDeviceTCPReordered(b *testing.B) {
 	for _, tc := range []struct {
 		name     string

@@ -150,46 +150,91 @@ func New(o Options) (*Device, error) {
 	return d, nil
 }
 
-// congestionControl is NewReno, not CUBIC. The pinned gVisor's CUBIC
-// (cubic.go, getCwnd) applies cwnd += (W_cubic(t+RTT) - cwnd) / cwnd even
-// when W_cubic is below cwnd, so after a loss, with fast convergence having
-// lowered W_max, every ACK shrinks the window; repeated losses drive it to
-// 0. With cwnd 0 nothing is sent, and when every unacknowledged segment is
-// SACKed or marked lost the pipe (Outstanding) is 0 too, so no
-// retransmission timer is armed: the connection waits forever, its counters
-// frozen (issue 18: 4 of 4 transfers at 5 % loss; TestLossyUnderlay at 1 %).
-// Upstream: google/gvisor#6113 (closed, same symptom, SndCwnd 0), fixed by
-// google/gvisor#13958 ("tcp: prevent CUBIC ACKs from reducing cwnd", August
-// 2026). Go back to "cubic" once the pinned gVisor has that change.
+// congestionControl is NewReno, not CUBIC. CUBIC was first ruled out for a
+// bug: the gVisor of that time let an ACK shrink cwnd when W_cubic was below
+// it, so repeated losses drove the window to 0 and the connection waited
+// forever (issue 18; google/gvisor#6113, fixed by google/gvisor#13958, which
+// the gVisor in go.mod has). With that fixed, NewReno still wins where the
+// congestion control matters, the netstack sending under loss. Measured on
+// the e2e lossy-underlay lab (forward upload, medians of 3 interleaved runs,
+// MB/s, ratio to the TUN spoke with kernel cubic in the same run):
+//
+//	loss   TUN spoke   netstack reno    netstack cubic
+//	0 %    14.5        18.7 (1.29x)     22.8 (1.57x)
+//	1 %     8.4        15.5 (1.84x)      6.0 (0.71x)
+//	5 %     1.38        2.73 (1.98x)     0.52 (0.38x)
+//
+// Every run at 1 % and 5 % put reno ahead of cubic (1 %: 19.6/15.5/11.5 against
+// 9.3/5.9/6.0; 5 %: 2.7/4.9/2.2 against 0.52/1.1/0.45); at 0 % the two are
+// within this loaded machine's noise.
 const congestionControl = tcpip.CongestionControlOption("reno")
 
 // minRTO is the floor of the retransmission timeout: 50 ms, not gVisor's
 // (and Linux's) 200 ms. A tunnel's RTO is mostly SRTT + 4 RTTVAR, which on a
 // LAN or metro path is a few milliseconds; the 200 ms floor then makes every
 // timeout (a lost retransmission, a lost tail) cost hundreds of round trips.
-// It costs most after an RTO with a window in flight: the pinned gVisor's
-// RACK then holds the whole stale window as "in flight" (SetPipe ignores the
-// segments RACK marked lost, see TestRootlessStreamSurvivesHubRestart) and
-// resends about two segments per RTO. 50 ms stays above the 40 ms minimum
-// delayed-ACK timer of Linux receivers, so a lone segment's delayed ACK does
-// not look like a loss. Measured in TestLossyUnderlay at 5 % loss: forward
-// upload 0.9 -> 2.3 MB/s (the TUN spoke, kernel cubic, in the same runs:
-// 1.3 and 0.7).
+// 50 ms stays above the 40 ms minimum delayed-ACK timer of Linux receivers,
+// so a lone segment's delayed ACK does not look like a loss. Measured in
+// TestLossyUnderlay at 5 % loss: forward upload 0.9 -> 2.3 MB/s (the TUN
+// spoke, kernel cubic, in the same runs: 1.3 and 0.7).
 const minRTO = 50 * time.Millisecond
+
+// lossRecovery turns gVisor's RACK off: losses are found by SACK's
+// duplicate-ACK rule (RFC 6675) instead. gVisor's RACK cannot recover from
+// the loss of a whole window, which is what a tunnel outage (a hub restart,
+// an endpoint change) does: after the retransmission timeout the first ACK,
+// for the resent head, lets RACK mark every older segment lost and enter
+// fast recovery (handleRcvdSegment, rc.detectLoss), but SetPipe (snd.go)
+// counts as in flight every segment the SACK scoreboard does not call lost,
+// and with nothing SACKed it calls none lost. The pipe is then the whole
+// stale window, far above cwnd, so recovery sends nothing more until the
+// next timeout, which again resends one segment: about two segments per
+// RTO, minutes for a window of thousands. (Linux leaves lost segments out of
+// flight: tcp_packets_in_flight.) Measured in the e2e lab, an upload through
+// a forward after a hub restart: with RACK, not back at speed 60 s after the
+// new handshake (2 of 2); without, 0.03 and 0.6 s. Upstream: the same family
+// as google/gvisor#9153 (the pipe never lets lost, un-SACKed segments leave
+// the network); this RACK-after-RTO case has no upstream issue yet.
+//
+// The costs, measured: reordering, where a segment three places late now
+// looks like a loss (BenchmarkDeviceTCPReordered: sack-dupack 27-37 MB/s
+// against sack-rack 66-92), and heavy random loss, where a lost
+// retransmission now waits for the timeout instead of RACK's reorder window
+// (e2e lab, forward upload, medians of 3 interleaved runs, MB/s: 1 % loss
+// 9.3 without RACK, 9.25 with, TUN spoke 6.4; 5 % loss 0.73 without, 3.18
+// with, TUN spoke 2.17). An upload that never recovers from an outage is
+// the worse failure. Turn RACK back on once gVisor's SetPipe leaves
+// RACK-lost segments out of the pipe.
+const lossRecovery = tcpip.TCPRecovery(0)
+
+// maxRTO caps the retransmission timeout's exponential backoff at 1 s
+// (gVisor: 120 s), the smallest cap Linux's tcp_rto_max_ms allows. During an
+// outage the timer keeps backing off; without a cap the first resend after
+// the tunnel is back can come many seconds later (the TUN spoke, kernel TCP
+// with its 120 s cap, took 8.5-16 s after a hub restart's new handshake).
+// With it, a resend goes out within a second of the handshake. The cost is
+// one segment a second per stalled connection while the path is down, and
+// spurious timeouts on a path whose RTT exceeds a second.
+const maxRTO = time.Second
+
+// maxRetries is how many times a segment is resent before the connection
+// is dropped: with maxRTO's 1 s cap gVisor's 15 would drop a connection
+// after about 12 s of outage, less than a hub restart takes. 900 is about
+// the 15 minutes of Linux's tcp_retries2; the user timeout that every wgu
+// endpoint sets (liveness.go, 60 s) ends a dead connection long before.
+const maxRetries = 900
 
 // tuneTCP sets the stack's TCP options. SACK is off by default in gVisor and
 // costs a lot on any loss; buffers are sized for a fast LAN-to-VPS path.
-// RACK is gVisor's default today, set here so that a change of default
-// cannot take it away: on a path that reorders, the duplicate-ACK rule alone
-// takes each reordering for a loss (BenchmarkDeviceTCPReordered).
+// RACK, gVisor's default, is turned off (lossRecovery).
 func tuneTCP(s *stack.Stack) error {
 	sack := tcpip.TCPSACKEnabled(true)
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
 		return fmt.Errorf("enabling TCP SACK: %v", err)
 	}
-	rack := tcpip.TCPRACKLossDetection
+	rack := lossRecovery
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rack); err != nil {
-		return fmt.Errorf("enabling TCP RACK: %v", err)
+		return fmt.Errorf("setting TCP loss recovery: %v", err)
 	}
 	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv); err != nil {
@@ -206,6 +251,14 @@ func tuneTCP(s *stack.Stack) error {
 	minRTO := tcpip.TCPMinRTOOption(minRTO)
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &minRTO); err != nil {
 		return fmt.Errorf("setting TCP minimum RTO: %v", err)
+	}
+	maxRTO := tcpip.TCPMaxRTOOption(maxRTO)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &maxRTO); err != nil {
+		return fmt.Errorf("setting TCP maximum RTO: %v", err)
+	}
+	retries := tcpip.TCPMaxRetriesOption(maxRetries)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &retries); err != nil {
+		return fmt.Errorf("setting TCP maximum retransmissions: %v", err)
 	}
 	moderate := tcpip.TCPModerateReceiveBufferOption(true)
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate); err != nil {
