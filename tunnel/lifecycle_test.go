@@ -185,9 +185,12 @@ func TestCloseWaitsForReload(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 	close(r.release)
-	if first, second := <-order, <-order; first != "reload" || second != "close" {
-		t.Fatalf("order: %s, %s; want the reload to finish before Close", first, second)
-	}
+	// Both return now. Which one reports first is up to the scheduler (Close
+	// may finish before the reload's goroutine runs again), so the order is
+	// not asserted; what proves that Close waited is that the reload, which
+	// changes the device after the lookup, still succeeded on a live device.
+	<-order
+	<-order
 	if err := <-reloadErr; err != nil {
 		t.Fatalf("the reload Close waited for: %v", err)
 	}
