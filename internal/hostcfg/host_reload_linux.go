@@ -37,24 +37,13 @@ func (s *State) Reconfigure(ctx context.Context, log *slog.Logger, p Params) err
 	return ctx.Err()
 }
 
-// syncAddresses removes the recorded addresses that want lacks and adds the
-// ones it lacks. An address that was already on the link is not recorded,
-// so Undo leaves it.
+// syncAddresses adds the addresses want has and the recorded ones lack,
+// then removes the recorded ones want lacks. An address that was already on
+// the link is not recorded, so Undo leaves it. Adding first keeps the link
+// from losing its last IPv4 address in between, which would make the
+// kernel flush the link's routes.
 func (s *State) syncAddresses(log *slog.Logger, link netlink.Link, want []netip.Prefix) error {
 	var errs []error
-	kept := s.Addresses[:0:0]
-	for _, a := range s.Addresses {
-		if slices.Contains(want, a) {
-			kept = append(kept, a)
-			continue
-		}
-		log.Info("removing address", "addr", a.String(), "dev", s.Link)
-		if err := netlink.AddrDel(link, netlinkAddr(a)); err != nil && !isGone(err) {
-			errs = append(errs, fmt.Errorf("removing address %s from %s: %w", a, s.Link, err))
-			kept = append(kept, a)
-		}
-	}
-	s.Addresses = kept
 	for _, a := range want {
 		if slices.Contains(s.Addresses, a) {
 			continue
@@ -69,11 +58,30 @@ func (s *State) syncAddresses(log *slog.Logger, link netlink.Link, want []netip.
 		}
 		s.Addresses = append(s.Addresses, a)
 	}
+	kept := s.Addresses[:0:0]
+	for _, a := range s.Addresses {
+		if slices.Contains(want, a) {
+			kept = append(kept, a)
+			continue
+		}
+		// Its subnet's route goes with it, and may have covered peers'
+		// AllowedIPs; and with the last IPv4 address the kernel drops the
+		// link's IPv4 routes: check them all.
+		s.settled = nil
+		log.Info("removing address", "addr", a.String(), "dev", s.Link)
+		if err := netlink.AddrDel(link, netlinkAddr(a)); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("removing address %s from %s: %w", a, s.Link, err))
+			kept = append(kept, a)
+		}
+	}
+	s.Addresses = kept
 	return errors.Join(errs...)
 }
 
 // syncRoutes makes the recorded AllowedIPs routes (default routes aside)
-// match cfg's, by wg-quick's rules for its Table setting.
+// match cfg's, by wg-quick's rules for its Table setting. Only the prefixes
+// not settled by the previous sync are checked against the link's routes: a
+// hub's reload that changed one peer checks one prefix, not thousands.
 func (s *State) syncRoutes(log *slog.Logger, link netlink.Link, cfg *config.Config) error {
 	table := cfg.Interface.Table
 	if table == "off" {
@@ -87,27 +95,21 @@ func (s *State) syncRoutes(log *slog.Logger, link netlink.Link, cfg *config.Conf
 			return err
 		}
 	}
-	var want []netip.Prefix
-	for _, pfx := range AllowedPrefixes(cfg) {
-		if pfx.Bits() != 0 || !auto {
-			want = append(want, pfx)
-		}
-	}
+	want := routedPrefixes(cfg, auto)
 	managed := func(r Route) bool {
 		// Policy routing's default routes stay as they are.
 		return r.Table == id && (r.Dst.Bits() != 0 || !auto)
 	}
-	wantSet := make(map[netip.Prefix]bool, len(want))
-	for _, pfx := range want {
-		wantSet[pfx] = true
-	}
 	var errs []error
 	var kept []Route
 	for _, r := range s.Routes {
-		if !managed(r) || wantSet[r.Dst] {
+		if _, ok := want[r.Dst]; !managed(r) || ok {
 			kept = append(kept, r)
 			continue
 		}
+		// A prefix the removed route covered may need a route of its own
+		// now: check them all below.
+		s.settled = nil
 		log.Info("removing route", "dst", r.Dst.String(), "dev", s.Link, "table", r.Table)
 		if err := netlink.RouteDel(netlinkRoute(link.Attrs().Index, r.Dst, r.Table)); err != nil && !isGone(err) {
 			errs = append(errs, fmt.Errorf("removing route %s dev %s table %d: %w", r.Dst, s.Link, r.Table, err))
@@ -115,23 +117,46 @@ func (s *State) syncRoutes(log *slog.Logger, link netlink.Link, cfg *config.Conf
 		}
 	}
 	s.Routes = kept
-	routed := make(map[netip.Prefix]bool, len(s.Routes))
-	for _, r := range s.Routes {
-		if managed(r) {
-			routed[r.Dst] = true
+	// One listing after the removals serves every prefix (see addRoutes).
+	// A reload that changed a few peers needs none (see settled): a hub's
+	// link has thousands of routes to list.
+	var have *linkRoutes
+	if s.settled == nil {
+		s.settled = make(map[netip.Prefix]struct{}, len(want))
+		if auto {
+			var err error
+			if have, err = listLinkRoutes(link); err != nil {
+				return errors.Join(append(errs, err)...)
+			}
+		}
+		kept = s.Routes[:0]
+		for _, r := range s.Routes {
+			if managed(r) && have != nil && !have.has(r.Dst) {
+				// Gone with an address (see syncAddresses): added again below.
+				continue
+			}
+			kept = append(kept, r)
+			if managed(r) {
+				s.settled[r.Dst] = struct{}{}
+			}
+		}
+		s.Routes = kept
+	}
+	for pfx := range s.settled {
+		if _, ok := want[pfx]; !ok {
+			delete(s.settled, pfx)
 		}
 	}
 	var add []netip.Prefix
-	for _, pfx := range want {
-		if !routed[pfx] {
+	for pfx := range want {
+		if _, ok := s.settled[pfx]; !ok {
 			add = append(add, pfx)
 		}
 	}
-	// One listing after the removals serves every prefix (see addRoutes),
-	// and none is needed when nothing is to be added: a hub's link has
-	// thousands of routes to list.
-	var have *linkRoutes
-	if auto && len(add) > 0 {
+	// Longest first, as at up: a route added for one never covers another
+	// checked before it.
+	slices.SortFunc(add, comparePrefixes)
+	if auto && have == nil && len(add) > 0 {
 		var err error
 		if have, err = listLinkRoutes(link); err != nil {
 			return errors.Join(append(errs, err)...)
@@ -139,6 +164,7 @@ func (s *State) syncRoutes(log *slog.Logger, link netlink.Link, cfg *config.Conf
 	}
 	for _, pfx := range add {
 		if auto && have.covers(pfx) {
+			s.settled[pfx] = struct{}{}
 			continue
 		}
 		if err := s.addRoute(log, link, pfx, id); err != nil {
@@ -146,4 +172,19 @@ func (s *State) syncRoutes(log *slog.Logger, link netlink.Link, cfg *config.Conf
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// routedPrefixes is the set of cfg's AllowedIPs, masked, that get routes
+// of the link: all of them in a table of their own, all but the default
+// routes (policy routing's) in Table=auto.
+func routedPrefixes(cfg *config.Config, auto bool) map[netip.Prefix]struct{} {
+	want := make(map[netip.Prefix]struct{}, len(cfg.Peers))
+	for _, peer := range cfg.Peers {
+		for _, pfx := range peer.AllowedIPs {
+			if pfx = pfx.Masked(); pfx.Bits() != 0 || !auto {
+				want[pfx] = struct{}{}
+			}
+		}
+	}
+	return want
 }

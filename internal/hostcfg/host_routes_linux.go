@@ -27,6 +27,7 @@ func (s *State) addRoutes(ctx context.Context, log *slog.Logger, link netlink.Li
 		return nil
 	}
 	prefixes := AllowedPrefixes(p.Config)
+	s.settled = make(map[netip.Prefix]struct{}, len(prefixes))
 	if table != "" && table != "auto" {
 		id, err := resolveTable(table)
 		if err != nil {
@@ -53,6 +54,7 @@ func (s *State) addRoutes(ctx context.Context, log *slog.Logger, link netlink.Li
 		}
 		if have.covers(pfx) {
 			// e.g. a peer's /32 inside the subnet of the link's Address.
+			s.settled[pfx] = struct{}{}
 			continue
 		}
 		if err := s.addRoute(log, link, pfx, unix.RT_TABLE_MAIN); err != nil {
@@ -71,6 +73,9 @@ func (s *State) addRoute(log *slog.Logger, link netlink.Link, dst netip.Prefix, 
 		return fmt.Errorf("adding route %s dev %s table %d: %w", dst, s.Link, table, err)
 	}
 	s.Routes = append(s.Routes, Route{Dst: dst, Table: table})
+	if s.settled != nil {
+		s.settled[dst] = struct{}{}
+	}
 	return nil
 }
 
@@ -105,6 +110,9 @@ func netlinkRoute(linkIndex int, dst netip.Prefix, table int) *netlink.Route {
 type linkRoutes struct {
 	dsts               map[netip.Prefix]struct{}
 	default4, default6 bool
+	// bits4 and bits6 are the prefix lengths dsts has, so that covers
+	// looks up only those: a hub's link has one or two.
+	bits4, bits6 []int
 }
 
 // listLinkRoutes lists the main-table routes on link once, so that testing
@@ -133,23 +141,53 @@ func listLinkRoutes(link netlink.Link) (*linkRoutes, error) {
 			}
 			ones, _ := r.Dst.Mask.Size()
 			if rp, err := addr.Unmap().Prefix(ones); err == nil {
-				lr.dsts[rp] = struct{}{}
+				lr.add(rp)
 			}
 		}
 	}
 	return lr, nil
 }
 
+// add records a route's destination.
+func (lr *linkRoutes) add(pfx netip.Prefix) {
+	lr.dsts[pfx] = struct{}{}
+	bits := &lr.bits4
+	if pfx.Addr().Is6() {
+		bits = &lr.bits6
+	}
+	if !slices.Contains(*bits, pfx.Bits()) {
+		*bits = append(*bits, pfx.Bits())
+	}
+}
+
+// has reports whether a route to exactly pfx was listed.
+func (lr *linkRoutes) has(pfx netip.Prefix) bool {
+	if pfx.Bits() == 0 {
+		return pfx.Addr().Is4() && lr.default4 || pfx.Addr().Is6() && lr.default6
+	}
+	_, ok := lr.dsts[pfx]
+	return ok
+}
+
 // covers reports whether a listed route contains pfx: a route of the same
 // family whose prefix is no longer than pfx's and contains its address.
 func (lr *linkRoutes) covers(pfx netip.Prefix) bool {
-	if pfx.Addr().Is4() && lr.default4 || pfx.Addr().Is6() && lr.default6 {
+	bits := lr.bits4
+	if pfx.Addr().Is6() {
+		if lr.default6 {
+			return true
+		}
+		bits = lr.bits6
+	} else if lr.default4 {
 		return true
 	}
-	for bits := pfx.Bits(); bits >= 0; bits-- {
-		p, err := pfx.Addr().Prefix(bits)
+	for _, b := range bits {
+		if b > pfx.Bits() {
+			continue
+		}
+		p, err := pfx.Addr().Prefix(b)
 		if err != nil {
-			return false
+			continue
 		}
 		if _, ok := lr.dsts[p]; ok {
 			return true
