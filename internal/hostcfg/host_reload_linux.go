@@ -100,6 +100,8 @@ func (s *State) syncRoutes(log *slog.Logger, link netlink.Link, cfg *config.Conf
 		// Policy routing's default routes stay as they are.
 		return r.Table == id && (r.Dst.Bits() != 0 || !auto)
 	}
+	nlh, done := newRouteHandle()
+	defer done()
 	var errs []error
 	var kept []Route
 	for _, r := range s.Routes {
@@ -111,7 +113,7 @@ func (s *State) syncRoutes(log *slog.Logger, link netlink.Link, cfg *config.Conf
 		// now: check them all below.
 		s.settled = nil
 		log.Info("removing route", "dst", r.Dst.String(), "dev", s.Link, "table", r.Table)
-		if err := netlink.RouteDel(netlinkRoute(link.Attrs().Index, r.Dst, r.Table)); err != nil && !isGone(err) {
+		if err := nlh.RouteDel(netlinkRoute(link.Attrs().Index, r.Dst, r.Table)); err != nil && !isGone(err) {
 			errs = append(errs, fmt.Errorf("removing route %s dev %s table %d: %w", r.Dst, s.Link, r.Table, err))
 			kept = append(kept, r)
 		}
@@ -167,7 +169,7 @@ func (s *State) syncRoutes(log *slog.Logger, link netlink.Link, cfg *config.Conf
 			s.settled[pfx] = struct{}{}
 			continue
 		}
-		if err := s.addRoute(log, link, pfx, id); err != nil {
+		if err := s.addRoute(log, nlh, link, pfx, id); err != nil {
 			errs = append(errs, err)
 		}
 	}

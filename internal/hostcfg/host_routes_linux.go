@@ -28,13 +28,15 @@ func (s *State) addRoutes(ctx context.Context, log *slog.Logger, link netlink.Li
 	}
 	prefixes := AllowedPrefixes(p.Config)
 	s.settled = make(map[netip.Prefix]struct{}, len(prefixes))
+	nlh, done := newRouteHandle()
+	defer done()
 	if table != "" && table != "auto" {
 		id, err := resolveTable(table)
 		if err != nil {
 			return err
 		}
 		for _, pfx := range prefixes {
-			if err := s.addRoute(log, link, pfx, id); err != nil {
+			if err := s.addRoute(log, nlh, link, pfx, id); err != nil {
 				return err
 			}
 		}
@@ -57,7 +59,7 @@ func (s *State) addRoutes(ctx context.Context, log *slog.Logger, link netlink.Li
 			s.settled[pfx] = struct{}{}
 			continue
 		}
-		if err := s.addRoute(log, link, pfx, unix.RT_TABLE_MAIN); err != nil {
+		if err := s.addRoute(log, nlh, link, pfx, unix.RT_TABLE_MAIN); err != nil {
 			return err
 		}
 	}
@@ -67,9 +69,23 @@ func (s *State) addRoutes(ctx context.Context, log *slog.Logger, link netlink.Li
 	return nil
 }
 
-func (s *State) addRoute(log *slog.Logger, link netlink.Link, dst netip.Prefix, table int) error {
+// newRouteHandle opens the one netlink socket a run of route changes
+// shares: netlink's package functions open and close a socket for each
+// call, which a hub does thousands of times. When no socket can be opened
+// now, the handle falls back to a socket per call. done closes it.
+func newRouteHandle() (h *netlink.Handle, done func()) {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return &netlink.Handle{}, func() {}
+	}
+	return h, h.Close
+}
+
+// addRoute adds a route to dst via link in table, through nlh (see
+// newRouteHandle), and records it.
+func (s *State) addRoute(log *slog.Logger, nlh *netlink.Handle, link netlink.Link, dst netip.Prefix, table int) error {
 	log.Info("adding route", "dst", dst.String(), "dev", s.Link, "table", table)
-	if err := netlink.RouteAdd(netlinkRoute(link.Attrs().Index, dst, table)); err != nil {
+	if err := nlh.RouteAdd(netlinkRoute(link.Attrs().Index, dst, table)); err != nil {
 		return fmt.Errorf("adding route %s dev %s table %d: %w", dst, s.Link, table, err)
 	}
 	s.Routes = append(s.Routes, Route{Dst: dst, Table: table})
@@ -80,12 +96,14 @@ func (s *State) addRoute(log *slog.Logger, link netlink.Link, dst netip.Prefix, 
 }
 
 func (s *State) removeRoutes(log *slog.Logger, link netlink.Link) error {
+	nlh, done := newRouteHandle()
+	defer done()
 	var errs []error
 	var kept []Route
 	for i := len(s.Routes) - 1; i >= 0; i-- {
 		r := s.Routes[i]
 		log.Info("removing route", "dst", r.Dst.String(), "dev", s.Link, "table", r.Table)
-		if err := netlink.RouteDel(netlinkRoute(link.Attrs().Index, r.Dst, r.Table)); err != nil && !isGone(err) {
+		if err := nlh.RouteDel(netlinkRoute(link.Attrs().Index, r.Dst, r.Table)); err != nil && !isGone(err) {
 			errs = append(errs, fmt.Errorf("removing route %s dev %s table %d: %w", r.Dst, s.Link, r.Table, err))
 			kept = append(kept, r)
 		}
