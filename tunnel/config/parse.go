@@ -455,10 +455,9 @@ func (p *parser) finish() error {
 }
 
 // trimSpace trims the ASCII whitespace bash's [[:space:]] and wg's isspace
-// know; Unicode spaces are part of a value.
-// trimSpace trims the characters isSpace accepts from both ends. It runs
-// several times on each of a hub's tens of thousands of lines: a loop over
-// bytes, rather than strings.Trim building its character set at each call.
+// know; Unicode spaces are part of a value. It runs several times on each
+// of a hub's tens of thousands of lines: a loop over bytes, rather than
+// strings.Trim, which builds its character set at each call.
 func trimSpace(s string) string {
 	for len(s) > 0 && isSpace(rune(s[0])) {
 		s = s[1:]
