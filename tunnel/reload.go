@@ -107,14 +107,33 @@ func (t *Tunnel) Reload(ctx context.Context, cfg *config.Config) error {
 	t.cfgMu.Lock()
 	t.cfg = cfg
 	t.cfgMu.Unlock()
-	if t.host != nil {
+	// A reload that changed no address and no AllowedIPs (a keepalive, an
+	// endpoint) has nothing to change on the host, nor in the state file,
+	// which lists a routed hub's thousands of routes.
+	if t.host != nil && (t.hostBehind || !slices.Equal(old.Interface.Addresses, cfg.Interface.Addresses) || !sameAllowedIPs(old, cfg)) {
 		if err := t.reloadHost(ctx, old, cfg); err != nil {
+			t.hostBehind = true
 			return fmt.Errorf("reloading %s: %w", old.Name, err)
 		}
+		t.hostBehind = false
 	}
 	t.startDDNS()
 	t.log.Info("configuration reloaded", "changes", summary)
 	return nil
+}
+
+// sameAllowedIPs reports whether old and cfg give their peers the same
+// AllowedIPs in the same order, and so want the same routes.
+func sameAllowedIPs(old, cfg *config.Config) bool {
+	if len(old.Peers) != len(cfg.Peers) {
+		return false
+	}
+	for i := range old.Peers {
+		if !slices.Equal(old.Peers[i].AllowedIPs, cfg.Peers[i].AllowedIPs) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkLiveChanges refuses what cannot change on a running tunnel.

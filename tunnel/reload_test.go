@@ -341,3 +341,29 @@ func TestMatchPeers(t *testing.T) {
 		}
 	}
 }
+
+func TestSameAllowedIPs(t *testing.T) {
+	pfx := netip.MustParsePrefix
+	cfg := func(allowed ...[]netip.Prefix) *config.Config {
+		c := &config.Config{}
+		for _, a := range allowed {
+			c.Peers = append(c.Peers, config.Peer{AllowedIPs: a})
+		}
+		return c
+	}
+	a, b := []netip.Prefix{pfx("10.0.0.2/32")}, []netip.Prefix{pfx("10.0.0.3/32"), pfx("10.9.0.0/16")}
+	for _, tt := range []struct {
+		old, next *config.Config
+		want      bool
+	}{
+		{cfg(a, b), cfg(a, b), true},
+		{cfg(a, b), cfg(a, a), false},
+		{cfg(a, b), cfg(a), false},
+		{cfg(a), cfg(a, nil), false},
+		{cfg(a, b), cfg(b, a), false}, // the same routes, but checked by Reconfigure
+	} {
+		if got := sameAllowedIPs(tt.old, tt.next); got != tt.want {
+			t.Errorf("sameAllowedIPs(%v, %v) = %v, want %v", tt.old.Peers, tt.next.Peers, got, tt.want)
+		}
+	}
+}
