@@ -37,13 +37,31 @@ func (s *State) Reconfigure(ctx context.Context, log *slog.Logger, p Params) err
 	return ctx.Err()
 }
 
-// syncAddresses adds the addresses want has and the recorded ones lack,
-// then removes the recorded ones want lacks. An address that was already on
-// the link is not recorded, so Undo leaves it. Adding first keeps the link
-// from losing its last IPv4 address in between, which would make the
-// kernel flush the link's routes.
+// syncAddresses removes the recorded addresses that want lacks, then adds
+// the ones it lacks. An address that was already on the link is not
+// recorded, so Undo leaves it. Removing first matters: with
+// promote_secondaries off (the default), removing a subnet's primary
+// address also removes the secondaries in that subnet, so a new address
+// in the old one's subnet added first would go with it.
 func (s *State) syncAddresses(log *slog.Logger, link netlink.Link, want []netip.Prefix) error {
 	var errs []error
+	kept := s.Addresses[:0:0]
+	for _, a := range s.Addresses {
+		if slices.Contains(want, a) {
+			kept = append(kept, a)
+			continue
+		}
+		// Its subnet's route goes with it, and may have covered peers'
+		// AllowedIPs; and with the link's last IPv4 address, the kernel
+		// drops all of the link's IPv4 routes: check them all.
+		s.settled = nil
+		log.Info("removing address", "addr", a.String(), "dev", s.Link)
+		if err := netlink.AddrDel(link, netlinkAddr(a)); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("removing address %s from %s: %w", a, s.Link, err))
+			kept = append(kept, a)
+		}
+	}
+	s.Addresses = kept
 	for _, a := range want {
 		if slices.Contains(s.Addresses, a) {
 			continue
@@ -58,23 +76,6 @@ func (s *State) syncAddresses(log *slog.Logger, link netlink.Link, want []netip.
 		}
 		s.Addresses = append(s.Addresses, a)
 	}
-	kept := s.Addresses[:0:0]
-	for _, a := range s.Addresses {
-		if slices.Contains(want, a) {
-			kept = append(kept, a)
-			continue
-		}
-		// Its subnet's route goes with it, and may have covered peers'
-		// AllowedIPs; and with the last IPv4 address the kernel drops the
-		// link's IPv4 routes: check them all.
-		s.settled = nil
-		log.Info("removing address", "addr", a.String(), "dev", s.Link)
-		if err := netlink.AddrDel(link, netlinkAddr(a)); err != nil && !isGone(err) {
-			errs = append(errs, fmt.Errorf("removing address %s from %s: %w", a, s.Link, err))
-			kept = append(kept, a)
-		}
-	}
-	s.Addresses = kept
 	return errors.Join(errs...)
 }
 
@@ -134,7 +135,8 @@ func (s *State) syncRoutes(log *slog.Logger, link netlink.Link, cfg *config.Conf
 		kept = s.Routes[:0]
 		for _, r := range s.Routes {
 			if managed(r) && have != nil && !have.has(r.Dst) {
-				// Gone with an address (see syncAddresses): added again below.
+				// Gone with the link's last IPv4 address (see
+				// syncAddresses): added again below.
 				continue
 			}
 			kept = append(kept, r)

@@ -39,6 +39,9 @@ func TestReconfigureRoutes(t *testing.T) {
 		{"address moved", cfg("10.8.0.1/24", b, peer("10.9.1.7/32"), e, peer("192.168.80.0/24")),
 			[]string{"10.9.0.9/32 table 254", "10.9.1.7/32 table 254", "192.168.77.5/32 table 254", "192.168.80.0/24 table 254"}},
 		{"peer removed", cfg("10.8.0.1/24", b, e), []string{"10.9.0.9/32 table 254", "192.168.77.5/32 table 254"}},
+		// Removed first: added first, the new address would be a secondary
+		// of the old one's subnet, which goes with the primary.
+		{"address moved in its subnet", cfg("10.8.0.2/24", b, e), []string{"10.9.0.9/32 table 254", "192.168.77.5/32 table 254"}},
 		// With its last IPv4 address, the kernel drops the link's IPv4 routes.
 		{"IPv4 address removed", cfg("fd00:9::1/64", b, e), []string{"10.9.0.9/32 table 254", "192.168.77.5/32 table 254"}},
 	} {
@@ -47,6 +50,13 @@ func TestReconfigureRoutes(t *testing.T) {
 		})
 		if got := f.routesOf(t); !slices.Equal(got, step.want) {
 			t.Errorf("%s: routes %q, want %q", step.name, got, step.want)
+		}
+		var want []string
+		for _, a := range step.cfg.Interface.Addresses {
+			want = append(want, a.String())
+		}
+		if _, _, addrs := f.linkFacts(t); !slices.Equal(addrs, want) {
+			t.Errorf("%s: addresses %q, want %q", step.name, addrs, want)
 		}
 	}
 	f.undo(t, st)
