@@ -126,17 +126,15 @@ func (s *State) syncRoutes(log *slog.Logger, link netlink.Link, cfg *config.Conf
 	var have *linkRoutes
 	if s.settled == nil {
 		s.settled = make(map[netip.Prefix]struct{}, len(want))
-		if auto {
-			var err error
-			if have, err = listLinkRoutes(link); err != nil {
-				return errors.Join(append(errs, err)...)
-			}
+		var err error
+		if have, err = listLinkRoutes(link, id); err != nil {
+			return errors.Join(append(errs, err)...)
 		}
 		kept = s.Routes[:0]
 		for _, r := range s.Routes {
-			if managed(r) && have != nil && !have.has(r.Dst) {
-				// Gone with the link's last IPv4 address (see
-				// syncAddresses): added again below.
+			if managed(r) && !have.has(r.Dst) {
+				// Gone with the link's last IPv4 address, from every
+				// table (see syncAddresses): added again below.
 				continue
 			}
 			kept = append(kept, r)
@@ -162,7 +160,7 @@ func (s *State) syncRoutes(log *slog.Logger, link netlink.Link, cfg *config.Conf
 	slices.SortFunc(add, comparePrefixes)
 	if auto && have == nil && len(add) > 0 {
 		var err error
-		if have, err = listLinkRoutes(link); err != nil {
+		if have, err = listLinkRoutes(link, id); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
 	}

@@ -62,3 +62,30 @@ func TestReconfigureRoutes(t *testing.T) {
 	f.undo(t, st)
 	f.assertRestored(t)
 }
+
+// TestReconfigureRoutesOwnTable moves the only IPv4 address of a link whose
+// routes are in a table of their own: the kernel drops them from every
+// table with it, and Reconfigure adds them again.
+func TestReconfigureRoutesOwnTable(t *testing.T) {
+	f := newHostFixture(t)
+	cfg := func(addr string) *config.Config {
+		return &config.Config{Name: "wgt0", Interface: config.Interface{Addresses: mustPrefixes(t, addr), Table: "1234"},
+			Peers: []config.Peer{{AllowedIPs: mustPrefixes(t, "192.168.77.0/24")}, {AllowedIPs: mustPrefixes(t, "10.9.0.7/32")}}}
+	}
+	st, err := f.configure(t, cfg("10.9.0.1/24"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.9.0.7/32 table 1234", "192.168.77.0/24 table 1234"}
+	if got := f.routesOf(t); !slices.Equal(got, want) {
+		t.Fatalf("after up: routes %q, want %q", got, want)
+	}
+	f.ns.run(t, func() error {
+		return st.Reconfigure(context.Background(), testLogger(t), Params{Interface: "wgt0", Config: cfg("10.8.0.1/24")})
+	})
+	if got := f.routesOf(t); !slices.Equal(got, want) {
+		t.Errorf("after the address moved: routes %q, want %q", got, want)
+	}
+	f.undo(t, st)
+	f.assertRestored(t)
+}

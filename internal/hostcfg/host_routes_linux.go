@@ -44,7 +44,7 @@ func (s *State) addRoutes(ctx context.Context, log *slog.Logger, link netlink.Li
 	}
 	// One listing of the link's routes serves every prefix: prefixes come
 	// longest first, so a route added below never covers a later one.
-	have, err := listLinkRoutes(link)
+	have, err := listLinkRoutes(link, unix.RT_TABLE_MAIN)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func netlinkRoute(linkIndex int, dst netip.Prefix, table int) *netlink.Route {
 	return r
 }
 
-// linkRoutes is the main-table routes on a link, for wg-quick's
+// linkRoutes is the routes on a link in one table: in main, for wg-quick's
 // `ip route show dev LINK match PFX` test.
 type linkRoutes struct {
 	dsts               map[netip.Prefix]struct{}
@@ -133,13 +133,13 @@ type linkRoutes struct {
 	bits4, bits6 []int
 }
 
-// listLinkRoutes lists the main-table routes on link once, so that testing
+// listLinkRoutes lists the routes on link in table once, so that testing
 // each of thousands of AllowedIPs costs map lookups, not a netlink dump.
-func listLinkRoutes(link netlink.Link) (*linkRoutes, error) {
+func listLinkRoutes(link netlink.Link, table int) (*linkRoutes, error) {
 	lr := &linkRoutes{dsts: map[netip.Prefix]struct{}{}}
 	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
 		routes, err := netlink.RouteListFiltered(family,
-			&netlink.Route{LinkIndex: link.Attrs().Index, Table: unix.RT_TABLE_MAIN},
+			&netlink.Route{LinkIndex: link.Attrs().Index, Table: table},
 			netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
 		if err != nil {
 			return nil, fmt.Errorf("listing routes of %s: %w", link.Attrs().Name, err)
