@@ -107,14 +107,33 @@ func (t *Tunnel) Reload(ctx context.Context, cfg *config.Config) error {
 	t.cfgMu.Lock()
 	t.cfg = cfg
 	t.cfgMu.Unlock()
-	if t.host != nil {
+	// A reload that changed no address and no AllowedIPs (a keepalive, an
+	// endpoint) has nothing to change on the host, nor in the state file,
+	// which lists a routed hub's thousands of routes.
+	if t.host != nil && (t.hostBehind || !slices.Equal(old.Interface.Addresses, cfg.Interface.Addresses) || !sameAllowedIPs(old, cfg)) {
 		if err := t.reloadHost(ctx, old, cfg); err != nil {
+			t.hostBehind = true
 			return fmt.Errorf("reloading %s: %w", old.Name, err)
 		}
+		t.hostBehind = false
 	}
 	t.startDDNS()
 	t.log.Info("configuration reloaded", "changes", summary)
 	return nil
+}
+
+// sameAllowedIPs reports whether old and cfg give their peers the same
+// AllowedIPs in the same order, and so want the same routes.
+func sameAllowedIPs(old, cfg *config.Config) bool {
+	if len(old.Peers) != len(cfg.Peers) {
+		return false
+	}
+	for i := range old.Peers {
+		if !slices.Equal(old.Peers[i].AllowedIPs, cfg.Peers[i].AllowedIPs) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkLiveChanges refuses what cannot change on a running tunnel.
@@ -182,15 +201,19 @@ func servicesEqual(a, b []config.Section) bool {
 	})
 }
 
-// defaultPrefixes are the /0 AllowedIPs of cfg, sorted.
+// defaultPrefixes are the /0 AllowedIPs of cfg, sorted, without
+// duplicates (found without sorting all of a hub's AllowedIPs).
 func defaultPrefixes(cfg *config.Config) []netip.Prefix {
 	var out []netip.Prefix
-	for _, p := range hostcfg.AllowedPrefixes(cfg) {
-		if p.Bits() == 0 {
-			out = append(out, p)
+	for _, p := range cfg.Peers {
+		for _, a := range p.AllowedIPs {
+			if a.Bits() == 0 {
+				out = append(out, a.Masked())
+			}
 		}
 	}
-	return out
+	slices.SortFunc(out, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	return slices.Compact(out)
 }
 
 // livePeerKeys lists the peers the device has now, running old. Unless
@@ -250,31 +273,17 @@ func reloadUAPI(ctx context.Context, r config.Resolver, old, cfg *config.Config,
 		line("fwmark", strconv.FormatUint(uint64(cfg.Interface.FwMark), 10))
 		changes = append(changes, "fwmark")
 	}
-	want := make(map[config.Key]bool, len(cfg.Peers))
-	for _, p := range cfg.Peers {
-		want[p.PublicKey] = true
-	}
-	removed := 0
-	for _, k := range live {
-		if !want[k] {
-			line("public_key", k.Hex())
-			line("remove", "true")
-			removed++
-		}
-	}
-	had := make(map[config.Key]config.Peer, len(old.Peers))
-	for _, p := range old.Peers {
-		had[p.PublicKey] = p
-	}
-	isLive := make(map[config.Key]bool, len(live))
-	for _, k := range live {
-		isLive[k] = true
+	m := matchPeers(old.Peers, cfg.Peers, live)
+	for _, k := range m.removed {
+		line("public_key", k.Hex())
+		line("remove", "true")
 	}
 	added, updated := 0, 0
-	for _, p := range cfg.Peers {
-		prev, ok := had[p.PublicKey]
-		if !ok || !isLive[p.PublicKey] {
-			// New (or added at run time and now in the file): set it whole.
+	for i, p := range cfg.Peers {
+		j, inOld := m.prev(i)
+		if j < 0 {
+			// New (or added at run time and now in the file, or in old but
+			// removed at run time): set it whole.
 			var pb strings.Builder
 			if _, err := config.WritePeerUAPI(ctx, r, &pb, p); err != nil {
 				return "", "", err
@@ -283,14 +292,14 @@ func reloadUAPI(ctx context.Context, r config.Resolver, old, cfg *config.Config,
 				pb.WriteString("preshared_key=" + config.Key{}.Hex() + "\n")
 			}
 			b.WriteString(pb.String())
-			if ok {
+			if inOld {
 				updated++
 			} else {
 				added++
 			}
 			continue
 		}
-		diff, err := peerUpdateUAPI(ctx, r, prev, p)
+		diff, err := peerUpdateUAPI(ctx, r, old.Peers[j], p)
 		if err != nil {
 			return "", "", err
 		}
@@ -299,6 +308,7 @@ func reloadUAPI(ctx context.Context, r config.Resolver, old, cfg *config.Config,
 			updated++
 		}
 	}
+	removed := len(m.removed)
 	for _, c := range []struct {
 		n    int
 		what string
@@ -314,6 +324,96 @@ func reloadUAPI(ctx context.Context, r config.Resolver, old, cfg *config.Config,
 		return b.String(), "none", nil
 	}
 	return b.String(), strings.Join(changes, ", "), nil
+}
+
+// peerMatch pairs the peers of a new config with those of the old one,
+// and lists the device's peers the new config lacks.
+type peerMatch struct {
+	old, next []config.Peer
+	// The new config's first lo peers are old's first lo, and its peers
+	// from newHi on are old's from oldHi on: an edited file keeps its
+	// peers in order, so most are paired by position, without a map.
+	lo, oldHi, newHi int
+	// mid finds the others among old's peers the device has.
+	mid map[config.Key]int
+	// notLive is old's peers the device lacks (removed at run time).
+	notLive map[config.Key]bool
+	// removed is the device's peers the new config lacks, in the device's
+	// order.
+	removed []config.Key
+}
+
+// matchPeers pairs next's peers with old's, given the peers the device
+// has (live).
+func matchPeers(old, next []config.Peer, live []config.Key) *peerMatch {
+	m := &peerMatch{old: old, next: next, oldHi: len(old), newHi: len(next)}
+	liveIsOld := len(live) == len(old)
+	for i := 0; liveIsOld && i < len(old); i++ {
+		liveIsOld = live[i] == old[i].PublicKey
+	}
+	if !liveIsOld {
+		// Changed at run time (rare): every peer through the maps.
+		isLive := make(map[config.Key]bool, len(live))
+		for _, k := range live {
+			isLive[k] = true
+		}
+		m.mid = make(map[config.Key]int, len(old))
+		m.notLive = map[config.Key]bool{}
+		for i, p := range old {
+			if isLive[p.PublicKey] {
+				m.mid[p.PublicKey] = i
+			} else {
+				m.notLive[p.PublicKey] = true
+			}
+		}
+		want := make(map[config.Key]bool, len(next))
+		for _, p := range next {
+			want[p.PublicKey] = true
+		}
+		for _, k := range live {
+			if !want[k] {
+				m.removed = append(m.removed, k)
+			}
+		}
+		return m
+	}
+	for m.lo < len(old) && m.lo < len(next) && old[m.lo].PublicKey == next[m.lo].PublicKey {
+		m.lo++
+	}
+	for m.oldHi > m.lo && m.newHi > m.lo && old[m.oldHi-1].PublicKey == next[m.newHi-1].PublicKey {
+		m.oldHi--
+		m.newHi--
+	}
+	m.mid = make(map[config.Key]int, m.oldHi-m.lo)
+	for i := m.lo; i < m.oldHi; i++ {
+		m.mid[old[i].PublicKey] = i
+	}
+	want := make(map[config.Key]bool, m.newHi-m.lo)
+	for _, p := range next[m.lo:m.newHi] {
+		want[p.PublicKey] = true
+	}
+	for _, p := range old[m.lo:m.oldHi] {
+		if !want[p.PublicKey] {
+			m.removed = append(m.removed, p.PublicKey)
+		}
+	}
+	return m
+}
+
+// prev is the index in old of the settings the device has for the new
+// config's peer i, -1 if it has none; inOld says whether old has the peer.
+func (m *peerMatch) prev(i int) (j int, inOld bool) {
+	if i < m.lo {
+		return i, true
+	}
+	if i >= m.newHi {
+		return i - m.newHi + m.oldHi, true
+	}
+	key := m.next[i].PublicKey
+	if j, ok := m.mid[key]; ok {
+		return j, true
+	}
+	return -1, m.notLive[key]
 }
 
 // peerUpdateUAPI updates peer prev to p in place, setting only the fields

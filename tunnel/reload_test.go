@@ -270,3 +270,100 @@ func TestReloadAfterRunTimeChanges(t *testing.T) {
 	}
 	reload("the peer removed by RemovePeer")
 }
+
+// TestMatchPeers pairs peers by position where the files agree and by key
+// where they do not, for the device as Reload left it and as run-time
+// changes left it.
+func TestMatchPeers(t *testing.T) {
+	keys := map[string]config.Key{}
+	key := func(name string) config.Key {
+		if _, ok := keys[name]; !ok {
+			k, _ := config.GeneratePrivateKey()
+			keys[name] = k.PublicKey()
+		}
+		return keys[name]
+	}
+	peers := func(names string) []config.Peer {
+		var out []config.Peer
+		for _, n := range strings.Split(names, "") {
+			out = append(out, config.Peer{PublicKey: key(n)})
+		}
+		return out
+	}
+	name := func(k config.Key) string {
+		for n, v := range keys {
+			if v == k {
+				return n
+			}
+		}
+		return "?"
+	}
+	for _, tt := range []struct {
+		old, next, live string
+		// For each peer of next: the old peer it pairs with, or "+" when
+		// the device lacks it and old has it, "-" when neither has it.
+		want    string
+		removed string
+	}{
+		{"abcd", "abcd", "abcd", "abcd", ""},
+		{"abcd", "acxd", "abcd", "ac-d", "b"},
+		{"abcd", "dcba", "abcd", "dcba", ""},
+		{"abcd", "abcde", "abcd", "abcd-", ""},
+		{"abcd", "bcd", "abcd", "bcd", "a"},
+		{"", "ab", "", "--", ""},
+		{"ab", "", "ab", "", "ab"},
+		// Run-time changes: b removed, y added.
+		{"abc", "abcz", "acy", "a+c-", "y"},
+	} {
+		old, next := peers(tt.old), peers(tt.next)
+		var live []config.Key
+		for _, p := range peers(tt.live) {
+			live = append(live, p.PublicKey)
+		}
+		m := matchPeers(old, next, live)
+		var got, removed strings.Builder
+		for i := range next {
+			j, inOld := m.prev(i)
+			switch {
+			case j >= 0:
+				got.WriteString(name(old[j].PublicKey))
+			case inOld:
+				got.WriteString("+")
+			default:
+				got.WriteString("-")
+			}
+		}
+		for _, k := range m.removed {
+			removed.WriteString(name(k))
+		}
+		if got.String() != tt.want || removed.String() != tt.removed {
+			t.Errorf("old %q next %q live %q: pairs %q removed %q, want %q and %q", tt.old, tt.next, tt.live, got.String(), removed.String(), tt.want, tt.removed)
+		}
+	}
+}
+
+func TestSameAllowedIPs(t *testing.T) {
+	pfx := netip.MustParsePrefix
+	cfg := func(allowed ...[]netip.Prefix) *config.Config {
+		c := &config.Config{}
+		for _, a := range allowed {
+			c.Peers = append(c.Peers, config.Peer{AllowedIPs: a})
+		}
+		return c
+	}
+	a, b := []netip.Prefix{pfx("10.0.0.2/32")}, []netip.Prefix{pfx("10.0.0.3/32"), pfx("10.9.0.0/16")}
+	for _, tt := range []struct {
+		old, next *config.Config
+		want      bool
+	}{
+		{cfg(a, b), cfg(a, b), true},
+		{cfg(a, b), cfg(a, a), false},
+		{cfg(a, b), cfg(a), false},
+		{cfg(a), cfg(a, nil), false},
+		{cfg(a, b), cfg(b, a), false}, // the same routes, but checked by Reconfigure
+	} {
+		if got := sameAllowedIPs(tt.old, tt.next); got != tt.want {
+			t.Errorf("sameAllowedIPs(%v, %v) = %v, want %v", tt.old.Peers, tt.next.Peers, got, tt.want)
+		}
+	}
+}

@@ -132,6 +132,11 @@ type Tunnel struct {
 	ctl  *daemon.ControlServer
 	svcs *serviceSet
 
+	// hostBehind is set (under mu) when a Reload failed to bring the
+	// host's addresses and routes to its config, so that the next one
+	// tries again even if it changes none of them.
+	hostBehind bool
+
 	ddns ddnsRunner // re-resolves host-name endpoints
 
 	// stopPathMTU stops the path MTU probes startPathMTU began; nil if none.

@@ -60,7 +60,8 @@ func (s *State) addPolicyRouting(ctx context.Context, log *slog.Logger, link net
 		if err := s.addRule(log, Rule{Family: family, Table: unix.RT_TABLE_MAIN, SuppressPrefixLength: &zero}); err != nil {
 			return err
 		}
-		if err := s.addRoute(log, link, d, int(mark)); err != nil {
+		// One route: a socket of its own (see newRouteHandle) is no cost.
+		if err := s.addRoute(log, &netlink.Handle{}, link, d, int(mark)); err != nil {
 			return err
 		}
 		if p.KillSwitch {

@@ -27,13 +27,16 @@ func (s *State) addRoutes(ctx context.Context, log *slog.Logger, link netlink.Li
 		return nil
 	}
 	prefixes := AllowedPrefixes(p.Config)
+	s.settled = make(map[netip.Prefix]struct{}, len(prefixes))
+	nlh, done := newRouteHandle()
+	defer done()
 	if table != "" && table != "auto" {
 		id, err := resolveTable(table)
 		if err != nil {
 			return err
 		}
 		for _, pfx := range prefixes {
-			if err := s.addRoute(log, link, pfx, id); err != nil {
+			if err := s.addRoute(log, nlh, link, pfx, id); err != nil {
 				return err
 			}
 		}
@@ -41,7 +44,7 @@ func (s *State) addRoutes(ctx context.Context, log *slog.Logger, link netlink.Li
 	}
 	// One listing of the link's routes serves every prefix: prefixes come
 	// longest first, so a route added below never covers a later one.
-	have, err := listLinkRoutes(link)
+	have, err := listLinkRoutes(link, unix.RT_TABLE_MAIN)
 	if err != nil {
 		return err
 	}
@@ -53,9 +56,10 @@ func (s *State) addRoutes(ctx context.Context, log *slog.Logger, link netlink.Li
 		}
 		if have.covers(pfx) {
 			// e.g. a peer's /32 inside the subnet of the link's Address.
+			s.settled[pfx] = struct{}{}
 			continue
 		}
-		if err := s.addRoute(log, link, pfx, unix.RT_TABLE_MAIN); err != nil {
+		if err := s.addRoute(log, nlh, link, pfx, unix.RT_TABLE_MAIN); err != nil {
 			return err
 		}
 	}
@@ -65,22 +69,41 @@ func (s *State) addRoutes(ctx context.Context, log *slog.Logger, link netlink.Li
 	return nil
 }
 
-func (s *State) addRoute(log *slog.Logger, link netlink.Link, dst netip.Prefix, table int) error {
+// newRouteHandle opens the one netlink socket a run of route changes
+// shares: netlink's package functions open and close a socket for each
+// call, which a hub does thousands of times. When no socket can be opened
+// now, the handle falls back to a socket per call. done closes it.
+func newRouteHandle() (h *netlink.Handle, done func()) {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return &netlink.Handle{}, func() {}
+	}
+	return h, h.Close
+}
+
+// addRoute adds a route to dst via link in table, through nlh (see
+// newRouteHandle), and records it.
+func (s *State) addRoute(log *slog.Logger, nlh *netlink.Handle, link netlink.Link, dst netip.Prefix, table int) error {
 	log.Info("adding route", "dst", dst.String(), "dev", s.Link, "table", table)
-	if err := netlink.RouteAdd(netlinkRoute(link.Attrs().Index, dst, table)); err != nil {
+	if err := nlh.RouteAdd(netlinkRoute(link.Attrs().Index, dst, table)); err != nil {
 		return fmt.Errorf("adding route %s dev %s table %d: %w", dst, s.Link, table, err)
 	}
 	s.Routes = append(s.Routes, Route{Dst: dst, Table: table})
+	if s.settled != nil {
+		s.settled[dst] = struct{}{}
+	}
 	return nil
 }
 
 func (s *State) removeRoutes(log *slog.Logger, link netlink.Link) error {
+	nlh, done := newRouteHandle()
+	defer done()
 	var errs []error
 	var kept []Route
 	for i := len(s.Routes) - 1; i >= 0; i-- {
 		r := s.Routes[i]
 		log.Info("removing route", "dst", r.Dst.String(), "dev", s.Link, "table", r.Table)
-		if err := netlink.RouteDel(netlinkRoute(link.Attrs().Index, r.Dst, r.Table)); err != nil && !isGone(err) {
+		if err := nlh.RouteDel(netlinkRoute(link.Attrs().Index, r.Dst, r.Table)); err != nil && !isGone(err) {
 			errs = append(errs, fmt.Errorf("removing route %s dev %s table %d: %w", r.Dst, s.Link, r.Table, err))
 			kept = append(kept, r)
 		}
@@ -100,20 +123,23 @@ func netlinkRoute(linkIndex int, dst netip.Prefix, table int) *netlink.Route {
 	return r
 }
 
-// linkRoutes is the main-table routes on a link, for wg-quick's
+// linkRoutes is the routes on a link in one table: in main, for wg-quick's
 // `ip route show dev LINK match PFX` test.
 type linkRoutes struct {
 	dsts               map[netip.Prefix]struct{}
 	default4, default6 bool
+	// bits4 and bits6 are the prefix lengths dsts has, so that covers
+	// looks up only those: a hub's link has one or two.
+	bits4, bits6 []int
 }
 
-// listLinkRoutes lists the main-table routes on link once, so that testing
+// listLinkRoutes lists the routes on link in table once, so that testing
 // each of thousands of AllowedIPs costs map lookups, not a netlink dump.
-func listLinkRoutes(link netlink.Link) (*linkRoutes, error) {
+func listLinkRoutes(link netlink.Link, table int) (*linkRoutes, error) {
 	lr := &linkRoutes{dsts: map[netip.Prefix]struct{}{}}
 	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
 		routes, err := netlink.RouteListFiltered(family,
-			&netlink.Route{LinkIndex: link.Attrs().Index, Table: unix.RT_TABLE_MAIN},
+			&netlink.Route{LinkIndex: link.Attrs().Index, Table: table},
 			netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
 		if err != nil {
 			return nil, fmt.Errorf("listing routes of %s: %w", link.Attrs().Name, err)
@@ -133,23 +159,53 @@ func listLinkRoutes(link netlink.Link) (*linkRoutes, error) {
 			}
 			ones, _ := r.Dst.Mask.Size()
 			if rp, err := addr.Unmap().Prefix(ones); err == nil {
-				lr.dsts[rp] = struct{}{}
+				lr.add(rp)
 			}
 		}
 	}
 	return lr, nil
 }
 
+// add records a route's destination.
+func (lr *linkRoutes) add(pfx netip.Prefix) {
+	lr.dsts[pfx] = struct{}{}
+	bits := &lr.bits4
+	if pfx.Addr().Is6() {
+		bits = &lr.bits6
+	}
+	if !slices.Contains(*bits, pfx.Bits()) {
+		*bits = append(*bits, pfx.Bits())
+	}
+}
+
+// has reports whether a route to exactly pfx was listed.
+func (lr *linkRoutes) has(pfx netip.Prefix) bool {
+	if pfx.Bits() == 0 {
+		return pfx.Addr().Is4() && lr.default4 || pfx.Addr().Is6() && lr.default6
+	}
+	_, ok := lr.dsts[pfx]
+	return ok
+}
+
 // covers reports whether a listed route contains pfx: a route of the same
 // family whose prefix is no longer than pfx's and contains its address.
 func (lr *linkRoutes) covers(pfx netip.Prefix) bool {
-	if pfx.Addr().Is4() && lr.default4 || pfx.Addr().Is6() && lr.default6 {
+	bits := lr.bits4
+	if pfx.Addr().Is6() {
+		if lr.default6 {
+			return true
+		}
+		bits = lr.bits6
+	} else if lr.default4 {
 		return true
 	}
-	for bits := pfx.Bits(); bits >= 0; bits-- {
-		p, err := pfx.Addr().Prefix(bits)
+	for _, b := range bits {
+		if b > pfx.Bits() {
+			continue
+		}
+		p, err := pfx.Addr().Prefix(b)
 		if err != nil {
-			return false
+			continue
 		}
 		if _, ok := lr.dsts[p]; ok {
 			return true

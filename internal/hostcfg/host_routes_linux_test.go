@@ -8,11 +8,10 @@ import (
 // TestLinkRoutesCovers checks the one-listing coverage test against what
 // `ip route show dev LINK match PFX` answers for the same routes.
 func TestLinkRoutesCovers(t *testing.T) {
-	lr := &linkRoutes{dsts: map[netip.Prefix]struct{}{
-		netip.MustParsePrefix("10.100.0.0/16"):  {},
-		netip.MustParsePrefix("fd00:9::/64"):    {},
-		netip.MustParsePrefix("192.168.7.5/32"): {},
-	}}
+	lr := &linkRoutes{dsts: map[netip.Prefix]struct{}{}}
+	for _, dst := range []string{"10.100.0.0/16", "fd00:9::/64", "192.168.7.5/32"} {
+		lr.add(netip.MustParsePrefix(dst))
+	}
 	for pfx, want := range map[string]bool{
 		"10.100.3.4/32":         true,  // inside the /16
 		"10.100.0.0/16":         true,  // the route itself

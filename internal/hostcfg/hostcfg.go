@@ -77,6 +77,13 @@ type State struct {
 
 	// prev is Params.Previous while Configure runs.
 	prev *State
+	// settled is the AllowedIPs (default routes aside in Table=auto) that
+	// the last Configure or Reconfigure found routed or covered by a route
+	// of the link, so that a reload checks only the prefixes that are new
+	// since. nil (a State read from a file, or after a change that may
+	// have uncovered some: an address or a route removed) means none are
+	// known, and everything is checked.
+	settled map[netip.Prefix]struct{}
 }
 
 // Route is a route Configure added: Dst via the link, in Table.
@@ -113,14 +120,17 @@ func AllowedPrefixes(cfg *config.Config) []netip.Prefix {
 			out = append(out, p.Masked())
 		}
 	}
-	slices.SortFunc(out, func(a, b netip.Prefix) int {
-		if c := cmp.Compare(b.Bits(), a.Bits()); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(b.Addr().BitLen(), a.Addr().BitLen()); c != 0 {
-			return c
-		}
-		return a.Addr().Compare(b.Addr())
-	})
+	slices.SortFunc(out, comparePrefixes)
 	return slices.Compact(out)
+}
+
+// comparePrefixes orders prefixes as AllowedPrefixes lists them.
+func comparePrefixes(a, b netip.Prefix) int {
+	if c := cmp.Compare(b.Bits(), a.Bits()); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Addr().BitLen(), a.Addr().BitLen()); c != 0 {
+		return c
+	}
+	return a.Addr().Compare(b.Addr())
 }

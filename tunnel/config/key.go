@@ -28,13 +28,21 @@ func ParseKey(s string) (Key, error) {
 	if len(s) != 44 || s[43] != '=' {
 		return k, ErrInvalidKey
 	}
-	b, err := base64.StdEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) != KeyLen {
+	// Decoded on the stack: a hub's file has thousands of keys, and
+	// Strict() and DecodeString each allocate.
+	var text [44]byte
+	var b [33]byte
+	copy(text[:], s)
+	n, err := strictBase64.Decode(b[:], text[:])
+	if err != nil || n != KeyLen {
 		return k, ErrInvalidKey
 	}
-	copy(k[:], b)
+	copy(k[:], b[:n])
 	return k, nil
 }
+
+// strictBase64 is the standard encoding, rejecting non-zero unused bits.
+var strictBase64 = base64.StdEncoding.Strict()
 
 // ParseHexKey parses the 64-hex-digit form used by the UAPI protocol.
 func ParseHexKey(s string) (Key, error) {

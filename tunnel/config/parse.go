@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -31,11 +30,12 @@ func LoadConfig(path string) (*Config, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", path, errConfigFileName)
 	}
-	b, err := os.ReadFile(path) // sized from the file's length in one go
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	cfg, err := ParseConfig(path, bytes.NewReader(b))
+	defer f.Close()
+	cfg, _, err := parseConfig(path, f)
 	if err != nil {
 		return nil, err
 	}
@@ -78,8 +78,8 @@ type parser struct {
 	allowedNames []string // each peer's AllowedIPs key as written
 	serviceSeen  []map[string]bool
 
-	// norms caches normalizeName of the keys as written: a hub's file
-	// spells the same few keys thousands of times.
+	// norms caches NormalizeName of the keys and section names as
+	// written (see normalize).
 	norms map[string]string
 }
 
@@ -87,14 +87,10 @@ func parseConfig(file string, r io.Reader) (*Config, []sourceLine, error) {
 	p := &parser{file: file, cfg: &Config{}}
 	// One read and lines cut from it, rather than a string per line: a
 	// hub's file has tens of thousands of lines, and a reload reads it all.
-	var buf bytes.Buffer
-	if l, ok := r.(interface{ Len() int }); ok {
-		buf.Grow(l.Len())
-	}
-	if _, err := buf.ReadFrom(r); err != nil {
+	rest, err := readText(r)
+	if err != nil {
 		return nil, nil, fmt.Errorf("reading %s: %w", displayFile(file), err)
 	}
-	rest := buf.String()
 	p.lines = make([]sourceLine, 0, strings.Count(rest, "\n")+1)
 	// Room for every section the file may have, so that a hub's peers
 	// are not copied again and again as they are appended.
@@ -118,6 +114,25 @@ func parseConfig(file string, r io.Reader) (*Config, []sourceLine, error) {
 		return nil, nil, err
 	}
 	return p.cfg, p.lines, nil
+}
+
+// readText reads all of r into one string, copied once: into a builder
+// sized from r's length when r knows it (a file, a strings or bytes
+// Reader), whose string then shares its bytes.
+func readText(r io.Reader) (string, error) {
+	var sb strings.Builder
+	switch l := r.(type) {
+	case interface{ Len() int }:
+		sb.Grow(l.Len())
+	case interface{ Stat() (os.FileInfo, error) }:
+		if fi, err := l.Stat(); err == nil && fi.Mode().IsRegular() {
+			sb.Grow(int(fi.Size()) + 1) // +1: room to see EOF without growing
+		}
+	}
+	if _, err := io.Copy(&sb, r); err != nil {
+		return "", err
+	}
+	return sb.String(), nil
 }
 
 func displayFile(file string) string {
@@ -156,14 +171,7 @@ func (p *parser) line(n int, raw string) (bool, error) {
 		// is a secret, and errors quote keys.
 		return false, p.errorf(n, "", "%q is not a KEY = VALUE line", hideKeys(key))
 	}
-	norm, ok := p.norms[key]
-	if !ok {
-		norm = NormalizeName(key)
-		if p.norms == nil {
-			p.norms = map[string]string{}
-		}
-		p.norms[key] = norm
-	}
+	norm := p.normalize(key)
 	if isHookKey(norm) {
 		// Hooks are shell code: wg-quick keeps their '#'.
 		_, after, _ := strings.Cut(raw, "=")
@@ -184,13 +192,27 @@ func (p *parser) line(n int, raw string) (bool, error) {
 	}
 }
 
+// normalize is NormalizeName, remembered for each spelling: a hub's file
+// spells the same few keys and headers thousands of times.
+func (p *parser) normalize(name string) string {
+	norm, ok := p.norms[name]
+	if !ok {
+		norm = NormalizeName(name)
+		if p.norms == nil {
+			p.norms = map[string]string{}
+		}
+		p.norms[name] = norm
+	}
+	return norm
+}
+
 // header starts a new section.
 func (p *parser) header(n int, trimmed string) (bool, error) {
 	if !strings.HasSuffix(trimmed, "]") {
 		return false, p.errorf(n, "", "%q is not a section header (expected [Interface], [Peer] or a service section such as [Socks5])", hideKeys(trimmed))
 	}
 	name := trimSpace(trimmed[1 : len(trimmed)-1])
-	switch norm := NormalizeName(name); norm {
+	switch norm := p.normalize(name); norm {
 	case "interface":
 		p.section = sectionInterface
 		if p.interfaceLine == 0 {
@@ -455,8 +477,18 @@ func (p *parser) finish() error {
 }
 
 // trimSpace trims the ASCII whitespace bash's [[:space:]] and wg's isspace
-// know; Unicode spaces are part of a value.
-func trimSpace(s string) string { return strings.Trim(s, " \t\n\v\f\r") }
+// know; Unicode spaces are part of a value. It runs several times on each
+// of a hub's tens of thousands of lines: a loop over bytes, rather than
+// strings.Trim, which builds its character set at each call.
+func trimSpace(s string) string {
+	for len(s) > 0 && isSpace(rune(s[0])) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isSpace(rune(s[len(s)-1])) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
 
 func isSpace(r rune) bool {
 	switch r {

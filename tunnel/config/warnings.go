@@ -77,7 +77,7 @@ func (c *Config) Warnings() []Warning {
 	if !c.Interface.PrivateKey.IsZero() {
 		own = c.Interface.PrivateKey.PublicKey()
 	}
-	owner := map[netip.Prefix]int{}
+	owner := make(map[netip.Prefix]int, len(c.Peers)) // sized: a hub has thousands
 	for i, p := range c.Peers {
 		ps, _, known := c.peerAt(i)
 		if !own.IsZero() && p.PublicKey == own {
