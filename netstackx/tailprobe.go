@@ -212,7 +212,10 @@ func (p *tailProbe) sent(bufs [][]byte, sizes []int, offset int, now time.Time) 
 		}
 		end := s.seq + uint32(s.payload)
 		if !seqAfter(end, f.end) {
-			continue // a retransmission (or our own probe): not new data
+			// A retransmission (or our own probe), not new data; an ACK
+			// now may answer either sending, so no RTT sample (Karn).
+			f.rttEnd = 0
+			continue
 		}
 		f.end, f.sentAt, f.probed = end, now, false
 		if f.rttEnd == 0 {

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 )
 
 // probeLab drives a tailProbe with hand-made segments of one connection,
@@ -237,6 +240,12 @@ func TestTailProbeSavesAFlightWhoseACKIsLost(t *testing.T) {
 			c := newTestDevice(t, false, "10.0.0.2/24")
 			if !probe {
 				a.probe.stop()
+			}
+			// A 1 s floor under the retransmission timeout, so that a loaded
+			// machine cannot make the timer win the race against the probe.
+			floor := tcpip.TCPMinRTOOption(time.Second)
+			if err := a.stack.SetTransportProtocolOption(tcp.ProtocolNumber, &floor); err != nil {
+				t.Fatal(err)
 			}
 			var mu sync.Mutex
 			var losing, lost bool
