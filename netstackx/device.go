@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/tun"
+	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -69,6 +70,10 @@ type Device struct {
 	// because the reader's buffer was too small for them.
 	oversize atomic.Uint64
 
+	// probe resends the tail of the stack's own TCP flights whose ACK
+	// went missing (tailprobe.go).
+	probe *tailProbe
+
 	closeOnce sync.Once
 }
 
@@ -103,6 +108,7 @@ func New(o Options) (*Device, error) {
 		forwarding: o.Forwarding,
 	}
 	d.mtu.Store(int64(o.MTU))
+	d.probe = newTailProbe(d.ownsSource, d.injectPacket)
 	fail := func(format string, args ...any) (*Device, error) {
 		d.Close()
 		return nil, fmt.Errorf("netstack: "+format, args...)
@@ -205,6 +211,10 @@ const minRTO = 50 * time.Millisecond
 // with, TUN spoke 2.17). An upload that never recovers from an outage is
 // the worse failure. Turn RACK back on once gVisor's SetPipe leaves
 // RACK-lost segments out of the pipe.
+//
+// gVisor ties its tail-loss probe to RACK, so with RACK off a flight whose
+// one ACK is lost waits for the retransmission timeout; the device sends
+// that probe itself instead (tailprobe.go).
 const lossRecovery = tcpip.TCPRecovery(0)
 
 // maxRTO caps the retransmission timeout's exponential backoff at 1 s
@@ -297,6 +307,7 @@ func (d *Device) Counters() map[string]uint64 {
 		"tcp_spurious_recovery":  st.TCP.SpuriousRecovery.Value(),
 		"tcp_sack_recovery":      st.TCP.SACKRecovery.Value(),
 		"tcp_tlp_recovery":       st.TCP.TLPRecovery.Value(),
+		"tcp_tail_probes":        d.probe.probes.Load(),
 		"udp_packets_received":   st.UDP.PacketsReceived.Value(),
 		"udp_receive_buf_errors": st.UDP.ReceiveBufferErrors.Value(),
 	}
@@ -363,6 +374,14 @@ func (d *Device) dropOversize(what string, size, room int) {
 // there is at least one; it returns os.ErrClosed once the device is closed.
 // TCP's large segments are cut here (see gso.go).
 func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	n, err := d.read(bufs, sizes, offset)
+	if n > 0 {
+		d.probe.sent(bufs[:n], sizes, offset, d.probe.now())
+	}
+	return n, err
+}
+
+func (d *Device) read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	d.readMu.Lock()
 	defer d.readMu.Unlock()
 	n := 0
@@ -411,6 +430,24 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 }
 
+// ownsSource reports whether a is one of the device's addresses.
+func (d *Device) ownsSource(a netip.Addr) bool {
+	for _, p := range d.addrs {
+		if p.Addr() == a {
+			return true
+		}
+	}
+	return false
+}
+
+// injectPacket queues an IP packet the device made itself (a tail probe)
+// for Read, as if the stack had sent it.
+func (d *Device) injectPacket(b []byte) {
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
+	d.ep.enqueue(pkt)
+	pkt.DecRef()
+}
+
 // copyPacket flattens pkt into dst; false when it does not fit. It walks
 // the packet's views in place: AsSlices would allocate for every packet.
 func copyPacket(dst []byte, pkt *stack.PacketBuffer) (int, bool) {
@@ -438,6 +475,7 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 		return 0, os.ErrClosed
 	default:
 	}
+	d.probe.received(bufs, offset, d.probe.now())
 	if d.forwarding {
 		for _, b := range bufs {
 			d.expireLastHop(b[offset:])
@@ -454,6 +492,7 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 // is left running.
 func (d *Device) Close() error {
 	d.closeOnce.Do(func() {
+		d.probe.stop()
 		d.ep.close()
 		d.stack.Close()
 		d.stack.Wait() // also removes the NIC, detaching the dispatcher

@@ -25,6 +25,8 @@ type wire struct {
 	// of the batch): a path that reorders, as multipath links and some
 	// NICs do.
 	reorderEvery, reorderDepth int
+	// drop, when set, decides which packets the wire loses.
+	drop func(src *Device, pkt []byte) bool
 }
 
 func newWire(t testing.TB, devs ...*Device) *wire {
@@ -64,6 +66,9 @@ func (w *wire) pump(src *Device) {
 		for i := 0; i < n; i++ {
 			pkt := bufs[i][:sizes[i]]
 			count++
+			if w.drop != nil && w.drop(src, pkt) {
+				continue
+			}
 			if w.reorderEvery > 0 && held == nil && count%w.reorderEvery == 0 {
 				held, late = pkt, w.reorderDepth
 				continue
