@@ -163,12 +163,18 @@ func (b *bench) measure(ctx context.Context, e *rowEnv, s *tunnelSetup, res *Rep
 			res.Metrics["cpu_s_per_gb"] = cpu / gb
 		}
 		var peak int64
+		var peaks []int64
 		for _, pid := range s.pids {
 			kb, err := vmHWM(pid)
 			if err != nil {
 				return err
 			}
 			peak = max(peak, kb)
+			peaks = append(peaks, kb)
+		}
+		if s.pidsAB && len(peaks) == 2 {
+			res.Metrics[peakRSSAKey] = float64(peaks[0]) / 1024
+			res.Metrics[peakRSSBKey] = float64(peaks[1]) / 1024
 		}
 		res.Metrics["peak_rss_mib"] = float64(peak) / 1024
 	}

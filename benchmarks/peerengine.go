@@ -48,7 +48,7 @@ func setupPeerEngine(ctx context.Context, e *rowEnv) (*tunnelSetup, error) {
 	startup := time.Since(start)
 	e.notes = appendUnique(e.notes, "no ping figures: the peer engine has no ping command (its start-up time is to its first ping reply, sent from inside it)")
 	downB := e.wguDown(b)
-	return &tunnelSetup{target: loopIP, startup: startup, pids: []int{p.Pid(), pidB},
+	return &tunnelSetup{target: loopIP, startup: startup, pids: []int{p.Pid(), pidB}, pidsAB: true,
 		teardown: func(ctx context.Context) {
 			_ = p.Signal(syscall.SIGTERM)
 			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -253,12 +253,26 @@ func fmtValue(v float64) string {
 	}
 }
 
+// Each side's peak RSS in a rep's figures (results.json and the progress
+// log). The table shows only the larger; these say which side it was, which
+// a memory regression's bisect needs first: the netstack row's peak of
+// 800 MiB was B's, the TUN side, not the netstack's.
+const (
+	peakRSSAKey = "peak_rss_a_mib"
+	peakRSSBKey = "peak_rss_b_mib"
+)
+
 // fmtMetrics prints a rep's figures for the progress log.
 func fmtMetrics(m map[string]float64) string {
 	var parts []string
 	for _, info := range append(append(metricInfos(), lossMetricInfos()...), floodMetricInfos()...) {
 		if v, ok := m[info.Key]; ok {
 			parts = append(parts, fmt.Sprintf("%s=%s", info.Key, fmtValue(v)))
+		}
+	}
+	for _, k := range []string{peakRSSAKey, peakRSSBKey} {
+		if v, ok := m[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s=%s", k, fmtValue(v)))
 		}
 	}
 	return strings.Join(parts, " ")
@@ -282,7 +296,7 @@ func (r *Report) markdown() string {
 		"B→A its download (-R). Throughput is at the receiver. Ping: " + fmt.Sprint(s.PingCount) + " pings " + s.PingInterval +
 		" apart through the tunnel (`wgu ping` from netstack). CPU: user+system seconds of the tunnel processes " +
 		"(both sides) per GB received, over all iperf3 runs; n/a where the work is in the kernel. Peak RSS: the larger VmHWM of the two " +
-		"tunnel processes. Start-up: from starting side A's tunnel (B already up) to the first ping reply, handshake included.\n\n")
+		"tunnel processes (each side's is in results.json). Start-up: from starting side A's tunnel (B already up) to the first ping reply, handshake included.\n\n")
 	if s.Loss {
 		b.WriteString("With -loss, the TUN and netstack rows also run one stream each way with 1 % and 5 % of the WireGuard " +
 			"datagrams dropped at random on input in both namespaces (nftables numgen; veth offloads off, so a drop is one " +

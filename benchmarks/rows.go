@@ -140,6 +140,9 @@ type tunnelSetup struct {
 	serverBind netip.Addr // the iperf3 server's -B address in b, if any
 	ping       pinger     // RTT samples from a to b; nil: n/a
 	pids       []int      // tunnel processes, for CPU and RSS
+	// pidsAB: pids are A's tunnel process, then B's, so each side's
+	// peak RSS is reported too.
+	pidsAB bool
 	// serverRunning: the setup started the iperf3 server itself (in the
 	// emulated guest), so measure does not start one in b.
 	serverRunning bool
@@ -297,7 +300,7 @@ func setupWireguardGo(ctx context.Context, e *rowEnv, bin string) (*tunnelSetup,
 		return nil, err
 	}
 	return &tunnelSetup{target: tunB.Addr(), ping: kernelPinger(e.a, tunB.Addr()), startup: time.Since(start),
-		pids: []int{pidA, pidB}}, nil
+		pids: []int{pidA, pidB}, pidsAB: true}, nil
 }
 
 // wguUp runs `wgu up` for s in mode with extra flags and returns the
@@ -408,7 +411,7 @@ func setupWguTUN(ctx context.Context, e *rowEnv) (*tunnelSetup, error) {
 		return nil, err
 	}
 	return &tunnelSetup{target: tunB.Addr(), ping: kernelPinger(e.a, tunB.Addr()), startup: time.Since(start),
-		pids: []int{pidA, pidB}, teardown: e.wguDown(a, b), restartB: e.wguRestart(b, "tun")}, nil
+		pids: []int{pidA, pidB}, pidsAB: true, teardown: e.wguDown(a, b), restartB: e.wguRestart(b, "tun")}, nil
 }
 
 // forwardFlag relays the iperf3 port on a's loopback to b's tunnel address.
@@ -447,7 +450,7 @@ func setupWguNetstack(ctx context.Context, e *rowEnv, bothSides bool) (*tunnelSe
 		return nil, err
 	}
 	setup := &tunnelSetup{target: loopIP, serverBind: serverBind, ping: e.wguPinger(a, tunB.Addr()), startup: time.Since(start),
-		pids: []int{pidA, pidB}, teardown: e.wguDown(a, b)}
+		pids: []int{pidA, pidB}, pidsAB: true, teardown: e.wguDown(a, b)}
 	if !bothSides {
 		setup.restartB = e.wguRestart(b, modeB)
 	}

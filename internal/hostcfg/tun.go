@@ -22,5 +22,5 @@ func CreateTUN(cfg *config.Config) (tun.Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating TUN %s: %w", cfg.Name, err)
 	}
-	return dev, nil
+	return newCoalesceApart(dev), nil
 }

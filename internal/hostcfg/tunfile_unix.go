@@ -9,4 +9,10 @@ import (
 )
 
 // TUNFromFile runs a TUN device on a descriptor opened elsewhere (WG_TUN_FD).
-func TUNFromFile(f *os.File, mtu int) (tun.Device, error) { return tun.CreateTUNFromFile(f, mtu) }
+func TUNFromFile(f *os.File, mtu int) (tun.Device, error) {
+	dev, err := tun.CreateTUNFromFile(f, mtu)
+	if err != nil {
+		return nil, err
+	}
+	return newCoalesceApart(dev), nil
+}
