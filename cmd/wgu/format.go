@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wgu-project/wgu/tunnel/config"
 	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
@@ -172,104 +171,6 @@ var showFields = []string{"public-key", "private-key", "listen-port", "fwmark", 
 	"endpoints", "allowed-ips", "latest-handshakes", "persistent-keepalive", "transfer", "dump"}
 
 func isShowField(s string) bool { return slices.Contains(showFields, s) }
-
-// formatField prints one script-friendly field; prefix ("IFNAME\t" with
-// `all`, else "") starts every line. Keys are never hidden here.
-func formatField(w io.Writer, st *uapi.Status, field, prefix string) error {
-	line := func(cols ...string) { fmt.Fprintf(w, "%s%s\n", prefix, strings.Join(cols, "\t")) }
-	switch field {
-	case "public-key":
-		line(keyOrNone(publicKey(st)))
-	case "private-key":
-		line(keyOrNone(st.PrivateKey.Reveal()))
-	case "listen-port":
-		line(strconv.Itoa(int(st.ListenPort)))
-	case "fwmark":
-		line(fwmarkText(st.FwMark))
-	case "dump":
-		line(keyOrNone(st.PrivateKey.Reveal()), keyOrNone(publicKey(st)), strconv.Itoa(int(st.ListenPort)), fwmarkText(st.FwMark))
-		for _, p := range st.Peers {
-			line(p.PublicKey.String(), keyOrNone(p.PresharedKey.Reveal()), endpointOrNone(p.Endpoint), joinIPs(p, ","),
-				handshakeSecs(p), strconv.FormatUint(p.RxBytes, 10), strconv.FormatUint(p.TxBytes, 10), keepaliveText(p))
-		}
-	default:
-		for _, p := range st.Peers {
-			pub := p.PublicKey.String()
-			switch field {
-			case "peers":
-				line(pub)
-			case "preshared-keys":
-				line(pub, keyOrNone(p.PresharedKey.Reveal()))
-			case "endpoints":
-				line(pub, endpointOrNone(p.Endpoint))
-			case "allowed-ips":
-				line(pub, joinIPs(p, " "))
-			case "latest-handshakes":
-				line(pub, handshakeSecs(p))
-			case "transfer":
-				line(pub, strconv.FormatUint(p.RxBytes, 10), strconv.FormatUint(p.TxBytes, 10))
-			case "persistent-keepalive":
-				line(pub, keepaliveText(p))
-			default:
-				return fmt.Errorf("Invalid parameter: `%s'", field)
-			}
-		}
-	}
-	return nil
-}
-
-func publicKey(st *uapi.Status) config.Key {
-	if st.PrivateKey.IsZero() {
-		return config.Key{}
-	}
-	return st.PrivateKey.PublicKey()
-}
-
-func keyOrNone(k config.Key) string {
-	if k.IsZero() {
-		return "(none)"
-	}
-	return k.String()
-}
-
-func fwmarkText(m uint32) string {
-	if m == 0 {
-		return "off"
-	}
-	return fmt.Sprintf("0x%x", m)
-}
-
-func endpointOrNone(e config.Endpoint) string {
-	if e.IsZero() {
-		return "(none)"
-	}
-	return e.String()
-}
-
-func joinIPs(p uapi.PeerStatus, sep string) string {
-	if len(p.AllowedIPs) == 0 {
-		return "(none)"
-	}
-	parts := make([]string, len(p.AllowedIPs))
-	for i, pfx := range p.AllowedIPs {
-		parts[i] = pfx.String()
-	}
-	return strings.Join(parts, sep)
-}
-
-func handshakeSecs(p uapi.PeerStatus) string {
-	if p.LastHandshake.IsZero() {
-		return "0"
-	}
-	return strconv.FormatInt(p.LastHandshake.Unix(), 10)
-}
-
-func keepaliveText(p uapi.PeerStatus) string {
-	if p.PersistentKeepalive == 0 {
-		return "off"
-	}
-	return strconv.Itoa(int(p.PersistentKeepalive))
-}
 
 // formatShowconf prints the device's configuration as `wg showconf` does.
 func formatShowconf(w io.Writer, st *uapi.Status) {

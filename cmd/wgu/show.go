@@ -38,7 +38,8 @@ func runShow(c *cli.Context) error {
 		return fmt.Errorf("usage: wgu show [NAME | all | interfaces] [FIELD]")
 	}
 	runDir := c.String("run-dir")
-	out := bufio.NewWriter(os.Stdout)
+	// Large: `show dump` at 10,000 peers writes 1.5 MB.
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	defer out.Flush()
 	if len(args) == 1 && args[0] == "interfaces" {
 		if names := rundir.Interfaces(runDir); len(names) > 0 {
