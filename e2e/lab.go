@@ -236,7 +236,54 @@ func (l *Lab) Link(a, b *Netns, aAddr, bAddr netip.Prefix) *Link {
 		}
 		end.ns.MustRun("ip", "link", "set", end.ifn, "up")
 	}
+	l.waitSettled(a, lk.AIf)
+	l.waitSettled(b, lk.BIf)
 	return lk
+}
+
+// waitSettled waits until the veth end ifn in ns has its carrier and no
+// route through it is flagged linkdown. The kernel turns the carrier on in
+// its link-watch work, some time after both ends are up; until then the
+// routes of the end brought up first say "linkdown". A test that snapshots
+// the host's routes right after Link (to compare them with what `down`
+// leaves) must not see that transient: TestDownAfterCrash failed once with
+// "before" and "after" differing only in that flag.
+func (l *Lab) waitSettled(ns *Netns, ifn string) {
+	l.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	disabled, _, err := ns.Run(ctx, "cat", "/proc/sys/net/ipv6/conf/"+ifn+"/disable_ipv6")
+	ipv6 := err == nil && strings.TrimSpace(disabled) == "0"
+	var last string
+	settled := func() bool {
+		link, _, err := ns.Run(ctx, "ip", "-o", "link", "show", "dev", ifn)
+		if err != nil || !strings.Contains(link, "LOWER_UP") || !strings.Contains(link, "state UP") {
+			last = link
+			return false
+		}
+		for _, family := range []string{"-4", "-6"} {
+			routes, _, err := ns.Run(ctx, "ip", family, "route", "show", "table", "all", "dev", ifn)
+			if err != nil || strings.Contains(routes, "linkdown") {
+				last = routes
+				return false
+			}
+			// IPv6 configures a link (its multicast route among
+			// others) only once the carrier is on, in the same
+			// link-watch work.
+			if family == "-6" && ipv6 && !strings.Contains(routes, "ff00::/8") {
+				last = routes
+				return false
+			}
+		}
+		return true
+	}
+	for !settled() {
+		select {
+		case <-ctx.Done():
+			l.tb.Fatalf("veth %s in %s did not settle: %v\n%s", ifn, ns.Role, ctx.Err(), last)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // vethName names a veth end after the namespace at its other end.

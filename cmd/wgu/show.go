@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -37,8 +38,13 @@ func runShow(c *cli.Context) error {
 	if len(args) > 2 {
 		return fmt.Errorf("usage: wgu show [NAME | all | interfaces] [FIELD]")
 	}
+	// A short-lived process whose heap is all live until it prints: at
+	// 10,000 peers (about 7 MB) the default GOGC collects it twice for
+	// nothing, a fifth of show's CPU (22 -> 17 ms measured).
+	debug.SetGCPercent(400)
 	runDir := c.String("run-dir")
-	out := bufio.NewWriter(os.Stdout)
+	// Large: `show dump` at 10,000 peers writes 1.5 MB.
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	defer out.Flush()
 	if len(args) == 1 && args[0] == "interfaces" {
 		if names := rundir.Interfaces(runDir); len(names) > 0 {

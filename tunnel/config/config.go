@@ -64,14 +64,20 @@ type Endpoint struct {
 func (e Endpoint) IsZero() bool { return e.Host == "" }
 
 // String formats the endpoint as wg does: host:port, or [v6]:port.
-func (e Endpoint) String() string {
+func (e Endpoint) String() string { return string(e.AppendTo(nil)) }
+
+// AppendTo appends String's text to b, for printers of many peers that
+// build each line in one buffer.
+func (e Endpoint) AppendTo(b []byte) []byte {
 	if e.IsZero() {
-		return ""
+		return b
 	}
 	if isIPv6Literal(e.Host) {
-		return "[" + e.Host + "]:" + strconv.Itoa(int(e.Port))
+		b = append(append(append(b, '['), e.Host...), ']')
+	} else {
+		b = append(b, e.Host...)
 	}
-	return e.Host + ":" + strconv.Itoa(int(e.Port))
+	return strconv.AppendUint(append(b, ':'), uint64(e.Port), 10)
 }
 
 func isIPv6Literal(host string) bool {

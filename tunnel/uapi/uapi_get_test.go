@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -60,6 +61,21 @@ func TestParseUAPIStatus(t *testing.T) {
 	}
 }
 
+// The peers' AllowedIPs share one backing array; appending to one peer's
+// must not change the next one's.
+func TestParseUAPIStatusAllowedIPsApart(t *testing.T) {
+	reply := "public_key=" + strings.Repeat("11", 32) + "\nallowed_ip=10.0.0.1/32\n" +
+		"public_key=" + strings.Repeat("22", 32) + "\nallowed_ip=10.0.0.2/32\nerrno=0\n\n"
+	st, err := ParseStatus(bufio.NewReader(strings.NewReader(reply)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = append(st.Peers[0].AllowedIPs, netip.MustParsePrefix("192.0.2.0/24"))
+	if got := st.Peers[1].AllowedIPs; len(got) != 1 || got[0] != netip.MustParsePrefix("10.0.0.2/32") {
+		t.Errorf("peer 1's AllowedIPs = %v after appending to peer 0's", got)
+	}
+}
+
 func TestParseUAPIStatusErrors(t *testing.T) {
 	for name, reply := range map[string]string{
 		"errno":        "errno=-22\n\n",
@@ -69,6 +85,7 @@ func TestParseUAPIStatusErrors(t *testing.T) {
 		"not kv":       "garbage\nerrno=0\n\n",
 		"bad port":     "listen_port=70000\nerrno=0\n\n",
 		"empty line":   "\nerrno=0\n\n",
+		"long line":    "fwmark=" + strings.Repeat("1", maxUAPILine) + "\nerrno=0\n\n",
 		"bad endpoint": "public_key=58402e695ba1772b1cc9309755f043251ea77fdcf10fbe63989ceb7e19321376\nendpoint=nowhere\nerrno=0\n\n",
 	} {
 		if _, err := ParseStatus(bufio.NewReader(strings.NewReader(reply))); !errors.Is(err, ErrProtocol) {

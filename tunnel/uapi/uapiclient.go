@@ -49,7 +49,8 @@ func Get(ctx context.Context, socketPath string) (*Status, error) {
 	if _, err := c.Write([]byte("get=1\n\n")); err != nil {
 		return nil, fmt.Errorf("%s: %w", socketPath, err)
 	}
-	st, err := ParseStatus(bufio.NewReader(c))
+	// A large buffer: at 10,000 peers the reply is 3 MB.
+	st, err := ParseStatus(bufio.NewReaderSize(c, 64<<10))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", socketPath, err)
 	}
