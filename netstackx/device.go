@@ -70,9 +70,10 @@ type Device struct {
 	// because the reader's buffer was too small for them.
 	oversize atomic.Uint64
 
-	// probe resends the tail of the stack's own TCP flights whose ACK
-	// went missing (tailprobe.go).
-	probe *tailProbe
+	// rack gives the stack's own TCP connections RFC 8985's tail-loss
+	// probe and RACK loss detection, which gVisor's RACK would give if it
+	// could stay on (tailprobe.go, rackrepair.go).
+	rack *rackTLP
 
 	closeOnce sync.Once
 }
@@ -108,7 +109,7 @@ func New(o Options) (*Device, error) {
 		forwarding: o.Forwarding,
 	}
 	d.mtu.Store(int64(o.MTU))
-	d.probe = newTailProbe(d.ownsSource, d.injectPacket)
+	d.rack = newRackTLP(d.ownsSource, d.injectPacket)
 	fail := func(format string, args ...any) (*Device, error) {
 		d.Close()
 		return nil, fmt.Errorf("netstack: "+format, args...)
@@ -205,16 +206,18 @@ const minRTO = 50 * time.Millisecond
 // The costs, measured: reordering, where a segment three places late now
 // looks like a loss (BenchmarkDeviceTCPReordered: sack-dupack 27-37 MB/s
 // against sack-rack 66-92), and heavy random loss, where a lost
-// retransmission now waits for the timeout instead of RACK's reorder window
-// (e2e lab, forward upload, medians of 3 interleaved runs, MB/s: 1 % loss
-// 9.3 without RACK, 9.25 with, TUN spoke 6.4; 5 % loss 0.73 without, 3.18
-// with, TUN spoke 2.17). An upload that never recovers from an outage is
-// the worse failure. Turn RACK back on once gVisor's SetPipe leaves
-// RACK-lost segments out of the pipe.
+// retransmission waited for the timeout instead of RACK's reorder window
+// (e2e lab, forward upload at 5 % loss: 0.73 MB/s without RACK, 3.18 with)
+// until the device took over RACK's part for flows that are losing packets
+// (rackrepair.go). Turn RACK back on once gVisor's SetPipe leaves RACK-lost
+// segments out of the pipe.
 //
 // gVisor ties its tail-loss probe to RACK, so with RACK off a flight whose
 // one ACK is lost waits for the retransmission timeout; the device sends
-// that probe itself instead (tailprobe.go).
+// that probe itself instead (tailprobe.go). And without RACK a lost
+// retransmission, or a loss in a window too small for three duplicate ACKs,
+// waits for the timeout too; the device applies RACK's rule to flows that
+// are losing packets and resends from copies of its own (rackrepair.go).
 const lossRecovery = tcpip.TCPRecovery(0)
 
 // maxRTO caps the retransmission timeout's exponential backoff at 1 s
@@ -323,7 +326,8 @@ func (d *Device) Counters() map[string]uint64 {
 		"tcp_spurious_recovery":  st.TCP.SpuriousRecovery.Value(),
 		"tcp_sack_recovery":      st.TCP.SACKRecovery.Value(),
 		"tcp_tlp_recovery":       st.TCP.TLPRecovery.Value(),
-		"tcp_tail_probes":        d.probe.probes.Load(),
+		"tcp_tail_probes":        d.rack.probes.Load(),
+		"tcp_rack_repairs":       d.rack.repairs.Load(),
 		"udp_packets_received":   st.UDP.PacketsReceived.Value(),
 		"udp_receive_buf_errors": st.UDP.ReceiveBufferErrors.Value(),
 	}
@@ -392,7 +396,7 @@ func (d *Device) dropOversize(what string, size, room int) {
 func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	n, err := d.read(bufs, sizes, offset)
 	if n > 0 {
-		d.probe.sent(bufs[:n], sizes, offset, d.probe.now())
+		d.rack.sent(bufs[:n], sizes, offset, d.rack.now())
 	}
 	return n, err
 }
@@ -456,7 +460,8 @@ func (d *Device) ownsSource(a netip.Addr) bool {
 	return false
 }
 
-// injectPacket queues an IP packet the device made itself (a tail probe)
+// injectPacket queues an IP packet the device made itself (a tail probe
+// or a repair)
 // for Read, as if the stack had sent it.
 func (d *Device) injectPacket(b []byte) {
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
@@ -491,7 +496,7 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 		return 0, os.ErrClosed
 	default:
 	}
-	d.probe.received(bufs, offset, d.probe.now())
+	d.rack.received(bufs, offset, d.rack.now())
 	if d.forwarding {
 		for _, b := range bufs {
 			d.expireLastHop(b[offset:])
@@ -508,7 +513,7 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 // is left running.
 func (d *Device) Close() error {
 	d.closeOnce.Do(func() {
-		d.probe.stop()
+		d.rack.stop()
 		d.ep.close()
 		d.stack.Close()
 		d.stack.Wait() // also removes the NIC, detaching the dispatcher

@@ -72,14 +72,15 @@ func BenchmarkDeviceTCPLossy(b *testing.B) {
 				a := newTestDevice(b, false, "10.0.0.1/24")
 				c := newTestDevice(b, false, "10.0.0.2/24")
 				if !probe {
-					a.probe.stop()
-					c.probe.stop()
+					a.rack.stop()
+					c.rack.stop()
 				}
 				newLossyWire(b, loss, 250*time.Microsecond, a, c)
 				benchmarkStream(b, a, c)
 				got := a.Counters()
 				b.ReportMetric(float64(got["tcp_timeouts"]), "timeouts")
 				b.ReportMetric(float64(got["tcp_tail_probes"]), "probes")
+				b.ReportMetric(float64(got["tcp_rack_repairs"]), "repairs")
 			})
 		}
 	}

@@ -8,8 +8,12 @@ import (
 	"time"
 )
 
-// tailProbe gives the stack's own TCP connections the tail-loss probe that
-// gVisor offers only together with RACK, which wgu turns off (lossRecovery).
+// rackTLP gives the stack's own TCP connections what RFC 8985 (RACK-TLP)
+// gives a sender, and gVisor gives only with its RACK, which wgu turns off
+// (lossRecovery): the tail-loss probe, here, and RACK's time-based loss
+// detection for flows that are losing packets (rackrepair.go). Both work at
+// the device, on the packets the stack sends and the ACKs it receives; one
+// table of flows serves both.
 //
 // A sender that is limited by its congestion window sends a flight, then
 // waits for the ACK that lets it send the next. Receivers ACK a flight that
@@ -31,18 +35,19 @@ import (
 // window intact; if the tail itself was lost, the probe repairs it. The
 // segment is resent byte for byte, so TCP sees an ordinary duplicate.
 //
-// Only connections of the stack itself are probed (the source is one of the
-// device's addresses); packets the rootless hub forwards between peers
-// belong to senders that have their own recovery.
-type tailProbe struct {
+// Only connections of the stack itself are probed or repaired (the source
+// is one of the device's addresses); packets the rootless hub forwards
+// between peers belong to senders that have their own recovery.
+type rackTLP struct {
 	// own reports whether a source address belongs to the device.
 	own func(netip.Addr) bool
 	// inject queues a packet for Device.Read.
 	inject func([]byte)
 	// now is the clock (a test's own in tests).
 	now func() time.Time
-	// probes counts the segments resent.
-	probes atomic.Uint64
+	// probes counts the tail probes sent, repairs the segments resent
+	// because RACK found them lost (rackrepair.go).
+	probes, repairs atomic.Uint64
 
 	mu      sync.Mutex
 	flows   map[flowKey]*flow
@@ -51,6 +56,15 @@ type tailProbe struct {
 	stopped bool
 	// touched is scratch for sent: the flows a batch carried data for.
 	touched []*flow
+	// copies counts the segments kept for repair, spare holds buffers for
+	// reuse, and outbox the repairs to inject once p.mu is released.
+	copies int
+	spare  [][]byte
+	outbox [][]byte
+	// rearmAt: an ACK set a flow's checkAt, the timer must run by then.
+	rearmAt time.Time
+	// armedFor is when the armed timer fires.
+	armedFor time.Time
 }
 
 // flowKey names a connection from the device's side.
@@ -78,6 +92,8 @@ type flow struct {
 	// pending: last must be refreshed from the batch being sent.
 	pending    []byte
 	pendingLen int
+	// rep is the flight's copies while the flow is losing packets.
+	rep flightCopy
 }
 
 const (
@@ -93,15 +109,15 @@ const (
 	flowIdle = 30 * time.Second
 )
 
-func newTailProbe(own func(netip.Addr) bool, inject func([]byte)) *tailProbe {
-	p := &tailProbe{own: own, inject: inject, now: time.Now, flows: make(map[flowKey]*flow)}
+func newRackTLP(own func(netip.Addr) bool, inject func([]byte)) *rackTLP {
+	p := &rackTLP{own: own, inject: inject, now: time.Now, flows: make(map[flowKey]*flow)}
 	p.timer = time.AfterFunc(time.Hour, p.expire)
 	p.timer.Stop()
 	return p
 }
 
 // stop ends the probe: no timer runs and no packet is injected after it.
-func (p *tailProbe) stop() {
+func (p *rackTLP) stop() {
 	p.mu.Lock()
 	p.stopped = true
 	p.timer.Stop()
@@ -115,6 +131,8 @@ type tcpSegment struct {
 	hasACK        bool
 	payload       int
 	finOrRST, syn bool
+	// options is the TCP header's options (a slice of the packet).
+	options []byte
 }
 
 // parseTCP reads pkt's IP and TCP headers; false if pkt is not a whole,
@@ -159,6 +177,7 @@ func parseTCP(pkt []byte) (tcpSegment, bool) {
 	s.finOrRST = flags&0x05 != 0
 	s.syn = flags&0x02 != 0
 	s.payload = len(l4) - off
+	s.options = l4[20:off]
 	return s, true
 }
 
@@ -166,7 +185,7 @@ func parseTCP(pkt []byte) (tcpSegment, bool) {
 func seqAfter(a, b uint32) bool { return int32(a-b) > 0 }
 
 // sent notes the packets of a batch Device.Read hands to WireGuard.
-func (p *tailProbe) sent(bufs [][]byte, sizes []int, offset int, now time.Time) {
+func (p *rackTLP) sent(bufs [][]byte, sizes []int, offset int, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
@@ -191,7 +210,10 @@ func (p *tailProbe) sent(bufs [][]byte, sizes []int, offset int, now time.Time) 
 		switch {
 		case s.finOrRST:
 			// Closing: the probe stays out of the teardown.
-			delete(p.flows, key)
+			if f != nil {
+				p.drop(f)
+				delete(p.flows, key)
+			}
 			lastFlow = nil
 			continue
 		case s.syn:
@@ -215,8 +237,10 @@ func (p *tailProbe) sent(bufs [][]byte, sizes []int, offset int, now time.Time) 
 			// A retransmission (or our own probe), not new data; an ACK
 			// now may answer either sending, so no RTT sample (Karn).
 			f.rttEnd = 0
+			p.resent(f, s.seq, end, pkt, now)
 			continue
 		}
+		p.keep(f, s.seq, end, pkt, now)
 		f.end, f.sentAt, f.probed = end, now, false
 		if f.rttEnd == 0 {
 			f.rttEnd, f.rttStart = end, now
@@ -242,12 +266,13 @@ func (p *tailProbe) sent(bufs [][]byte, sizes []int, offset int, now time.Time) 
 
 // room reports whether the table can take another flow, first forgetting
 // the idle ones if it is full. Called with p.mu held.
-func (p *tailProbe) room(now time.Time) bool {
+func (p *rackTLP) room(now time.Time) bool {
 	if len(p.flows) < maxProbeFlows {
 		return true
 	}
 	for key, f := range p.flows {
 		if f.idle(now) {
+			p.drop(f)
 			delete(p.flows, key)
 		}
 	}
@@ -261,12 +286,23 @@ func (f *flow) idle(now time.Time) bool {
 
 // received notes the packets WireGuard hands to the stack: ACKs move the
 // probed flows on.
-func (p *tailProbe) received(bufs [][]byte, offset int, now time.Time) {
+func (p *rackTLP) received(bufs [][]byte, offset int, now time.Time) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if len(p.flows) == 0 {
+		p.mu.Unlock()
 		return
 	}
+	p.receivedLocked(bufs, offset, now)
+	if !p.rearmAt.IsZero() {
+		p.armBy(p.rearmAt, now)
+		p.rearmAt = time.Time{}
+	}
+	repairs := p.takeOutbox()
+	p.mu.Unlock()
+	p.send(repairs)
+}
+
+func (p *rackTLP) receivedLocked(bufs [][]byte, offset int, now time.Time) {
 	var lastKey flowKey
 	var lastFlow *flow
 	for _, b := range bufs {
@@ -284,6 +320,9 @@ func (p *tailProbe) received(bufs [][]byte, offset int, now time.Time) {
 		}
 		lastKey, lastFlow = key, f
 		f.heardAt = now
+		if s.hasACK && len(f.rep.segs) > 0 {
+			p.acknowledged(f, s, now)
+		}
 		if !s.hasACK || !seqAfter(s.ack, f.acked) {
 			continue
 		}
@@ -327,7 +366,7 @@ func (f *flow) due() (time.Time, bool) {
 // arm schedules the timer for the earliest due probe, unless it is already
 // set (then it fires, finds what is due and arms again; a probe of one flow
 // may come late by another flow's timeout). Called with p.mu held.
-func (p *tailProbe) arm(now time.Time) {
+func (p *rackTLP) arm(now time.Time) {
 	if p.armed {
 		return
 	}
@@ -336,16 +375,27 @@ func (p *tailProbe) arm(now time.Time) {
 		if at, ok := f.due(); ok && (next.IsZero() || at.Before(next)) {
 			next = at
 		}
+		if at := f.rep.checkAt; !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
 	}
 	if next.IsZero() {
 		return
 	}
-	p.armed = true
-	p.timer.Reset(max(next.Sub(now), time.Millisecond))
+	p.armBy(next, now)
+}
+
+// armBy makes the timer fire by at. Called with p.mu held.
+func (p *rackTLP) armBy(at, now time.Time) {
+	if p.armed && !at.Before(p.armedFor) {
+		return
+	}
+	p.armed, p.armedFor = true, at
+	p.timer.Reset(max(at.Sub(now), time.Millisecond))
 }
 
 // expire sends the probes that are due and forgets idle flows.
-func (p *tailProbe) expire() {
+func (p *rackTLP) expire() {
 	now := p.now()
 	var probes [][]byte
 	p.mu.Lock()
@@ -355,6 +405,9 @@ func (p *tailProbe) expire() {
 		return
 	}
 	for key, f := range p.flows {
+		if at := f.rep.checkAt; !at.IsZero() && !now.Before(at) {
+			p.detectLoss(f, now)
+		}
 		at, ok := f.due()
 		switch {
 		case ok && !now.Before(at):
@@ -362,13 +415,35 @@ func (p *tailProbe) expire() {
 			f.probed = true
 			f.rttEnd = 0 // Karn: no sample across a resend
 		case !ok && f.idle(now):
+			p.drop(f)
 			delete(p.flows, key)
 		}
 	}
+	p.rearmAt = time.Time{}
 	p.arm(now)
+	repairs := p.takeOutbox()
 	p.mu.Unlock()
 	for _, b := range probes {
 		p.probes.Add(1)
+		p.inject(b)
+	}
+	p.send(repairs)
+}
+
+// takeOutbox hands over the repairs queued under p.mu.
+func (p *rackTLP) takeOutbox() [][]byte {
+	if len(p.outbox) == 0 {
+		return nil
+	}
+	out := p.outbox
+	p.outbox = nil
+	return out
+}
+
+// send injects repairs, outside p.mu (injecting may block).
+func (p *rackTLP) send(repairs [][]byte) {
+	for _, b := range repairs {
+		p.repairs.Add(1)
 		p.inject(b)
 	}
 }

@@ -18,7 +18,7 @@ import (
 // 10.0.0.1:40000 (the device) to 10.0.0.2:80, on a clock the test moves.
 type probeLab struct {
 	t        *testing.T
-	p        *tailProbe
+	p        *rackTLP
 	clock    time.Time
 	injected [][]byte
 }
@@ -26,7 +26,7 @@ type probeLab struct {
 func newProbeLab(t *testing.T) *probeLab {
 	l := &probeLab{t: t, clock: time.Unix(1000, 0)}
 	own := netip.MustParseAddr("10.0.0.1")
-	l.p = newTailProbe(func(a netip.Addr) bool { return a == own }, func(b []byte) {
+	l.p = newRackTLP(func(a netip.Addr) bool { return a == own }, func(b []byte) {
 		l.injected = append(l.injected, b)
 	})
 	l.p.now = func() time.Time { return l.clock }
@@ -239,7 +239,7 @@ func TestTailProbeSavesAFlightWhoseACKIsLost(t *testing.T) {
 			a := newTestDevice(t, false, "10.0.0.1/24")
 			c := newTestDevice(t, false, "10.0.0.2/24")
 			if !probe {
-				a.probe.stop()
+				a.rack.stop()
 			}
 			// A 1 s floor under the retransmission timeout, so that a loaded
 			// machine cannot make the timer win the race against the probe.
@@ -349,7 +349,7 @@ func TestParseTCPv6(t *testing.T) {
 // 64 data segments of one connection, as Device.Read hands them over.
 func BenchmarkTailProbeSent(b *testing.B) {
 	own := netip.MustParseAddr("10.0.0.1")
-	p := newTailProbe(func(a netip.Addr) bool { return a == own }, func([]byte) {})
+	p := newRackTLP(func(a netip.Addr) bool { return a == own }, func([]byte) {})
 	defer p.stop()
 	bufs := make([][]byte, 64)
 	sizes := make([]int, 64)
