@@ -215,12 +215,13 @@ func startIperfServer(ctx context.Context, ns *e2e.Netns, bind netip.Addr, extra
 
 // iperf runs the iperf3 client in ns against target, retrying a run the
 // server turned away (busy, still closing the last test).
-func (b *bench) iperf(ctx context.Context, ns *e2e.Netns, target netip.Addr, streams int, reverse bool) (iperfRun, error) {
+func (b *bench) iperf(ctx context.Context, ns *e2e.Netns, target netip.Addr, streams int, reverse bool, extra ...string) (iperfRun, error) {
 	secs := int(math.Ceil(b.opts.Duration.Seconds()))
 	args := []string{"iperf3", "-c", target.String(), "-p", strconv.Itoa(perfPrt), "-t", strconv.Itoa(secs), "-P", strconv.Itoa(streams), "-J"}
 	if reverse {
 		args = append(args, "-R")
 	}
+	args = append(args, extra...)
 	r := iperfRun{Streams: streams, Reverse: reverse}
 	var last error
 	for attempt := 0; attempt < 3; attempt++ {
