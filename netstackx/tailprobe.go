@@ -440,7 +440,7 @@ func (p *rackTLP) takeOutbox() [][]byte {
 	return out
 }
 
-// send injects repairs, outside p.mu (injecting may block).
+// send injects repairs once p.mu is released, as expire does its probes.
 func (p *rackTLP) send(repairs [][]byte) {
 	for _, b := range repairs {
 		p.repairs.Add(1)
