@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -248,8 +249,12 @@ func fmtValue(v float64) string {
 		return fmt.Sprintf("%.0f", v)
 	case a >= 10:
 		return fmt.Sprintf("%.1f", v)
-	default:
+	case a >= 0.1 || a == 0:
 		return fmt.Sprintf("%.2f", v)
+	default:
+		// Two significant digits: a stream at 5 % loss moves a few
+		// Mbit/s, which two decimals of Gbit/s would print as 0.00.
+		return strconv.FormatFloat(v, 'g', 2, 64)
 	}
 }
 
