@@ -11,7 +11,8 @@ import (
 )
 
 // BenchmarkLossyUnderlay is issue 18's table: one checksummed stream each way between a spoke and the TUN hub at
-// 0, 1 and 5 % random underlay loss, for the TUN spoke (kernel TCP on cubic, the reference) and the rootless spoke
+// 0, 1 and 5 % random underlay loss, for the TUN spoke (kernel TCP on cubic, the reference; also on the VM's default
+// congestion control and on reno, lossReferences) and the rootless spoke
 // through a forward and through SOCKS5, all in the same run; medians of WGU_BENCH_REPS (default 3) streams of
 // WGU_BENCH_MB (default 32) MB. Then the hub restarts (wgu down + up, kill -9 + up) under a forward stream each
 // way, and the time from the new handshake until the stream is back at half its earlier speed.
@@ -32,9 +33,10 @@ func BenchmarkLossyUnderlay(b *testing.B) {
 	fmt.Fprintf(&table, "median MB/s of %d x %d MB (ratio to the TUN spoke, same direction and loss)\n", reps, mb)
 	fmt.Fprintf(&table, "%-16s %-5s %22s %22s %22s\n", "path", "dir", "0 % loss", "1 % loss", "5 % loss")
 	results := map[string]float64{}
+	paths := append(append([]lossPath(nil), lossPaths...), lossReferences...)
 	for _, pct := range []int{0, 1, 5} {
 		r.setLoss(b, pct)
-		for _, p := range lossPaths {
+		for _, p := range paths {
 			for _, up := range []bool{true, false} {
 				var runs []float64
 				for i := 0; i < reps; i++ {
@@ -48,7 +50,7 @@ func BenchmarkLossyUnderlay(b *testing.B) {
 			}
 		}
 	}
-	for _, p := range lossPaths {
+	for _, p := range paths {
 		for _, up := range []bool{true, false} {
 			fmt.Fprintf(&table, "%-16s %-5s", p.name, map[bool]string{true: "up", false: "down"}[up])
 			for _, pct := range []int{0, 1, 5} {

@@ -175,6 +175,8 @@ type lossPath struct {
 	// dial is where the spoke's client connects for an upload and a download; socks, when set, is the proxy.
 	upDial, downDial string
 	socks            string
+	// cc is kernel TCP's congestion control at both ends (default cubic).
+	cc string
 }
 
 var lossPaths = []lossPath{
@@ -199,7 +201,15 @@ func (s streamResult) mbps() float64 {
 	return float64(s.bytes) / s.elapsed.Seconds() / 1e6
 }
 
-// stream moves size bytes along p, up (spoke to hub) or down, with kernel TCP on cubic, and checks the checksum.
+// lossReferences are more TUN spokes for the benchmark's table, with the kernel on other congestion controls: this
+// VM's default (BBR, which does not back off on random loss) and reno.
+var lossReferences = []lossPath{
+	{name: "tun-default-cc", spoke: lossPaths[0].spoke, upDial: lossPaths[0].upDial, downDial: lossPaths[0].downDial, cc: "default"},
+	{name: "tun-reno", spoke: lossPaths[0].spoke, upDial: lossPaths[0].upDial, downDial: lossPaths[0].downDial, cc: "reno"},
+}
+
+// stream moves size bytes along p, up (spoke to hub) or down, with kernel TCP on cubic (or p.cc), and checks the
+// checksum.
 func (r *lossLab) stream(t testing.TB, ctx context.Context, p lossPath, up bool, size int64, extraEnv ...string) (streamResult, error) {
 	t.Helper()
 	exe, err := os.Executable()
@@ -210,7 +220,14 @@ func (r *lossLab) stream(t testing.TB, ctx context.Context, p lossPath, up bool,
 	if !up {
 		port, dial, serverRole, clientRole = llDownPrt, p.downDial, "listen-send", "dial-recv"
 	}
-	common := []string{helperEnv + "=stream", helperBytesEnv + "=" + strconv.FormatInt(size, 10), helperCCEnv + "=cubic"}
+	common := []string{helperEnv + "=stream", helperBytesEnv + "=" + strconv.FormatInt(size, 10)}
+	switch p.cc {
+	case "":
+		common = append(common, helperCCEnv+"=cubic")
+	case "default":
+	default:
+		common = append(common, helperCCEnv+"="+p.cc)
+	}
 	server, err := r.hub.StartEnv(append(append([]string{helperRoleEnv + "=" + serverRole,
 		helperAddrEnv + "=" + netip.AddrPortFrom(hubWG, uint16(port)).String()}, common...), extraEnv...), exe)
 	if err != nil {
