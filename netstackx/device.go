@@ -113,7 +113,12 @@ func New(o Options) (*Device, error) {
 		events: make(chan tun.Event, 2),
 
 		forwarding: o.Forwarding,
-		fwd:        newForwardQueue(forwardQueueLen),
+	}
+	// A device that does not forward never queues a packet there: an
+	// empty ring costs it nothing.
+	d.fwd = newForwardQueue(0)
+	if o.Forwarding {
+		d.fwd = newForwardQueue(forwardQueueLen)
 	}
 	d.mtu.Store(int64(o.MTU))
 	d.probe = newTailProbe(d.ownsSource, d.injectPacket)
