@@ -59,13 +59,20 @@ type Device struct {
 	eventsClosed bool
 	// forwarding: the device routes between peers (Options.Forwarding).
 	forwarding bool
-	// forwarded counts the packets forwardDirect sent on.
+	// fwd queues the packets the device forwards itself, for Read
+	// (hubforward.go); forwarded counts them.
+	fwd       *forwardQueue
+	stops     forwardStops
 	forwarded atomic.Uint64
 
 	// readMu guards cursor, the GSO segment a batch left half cut. Only
 	// wireguard-go's TUN reader calls Read, so it is never contended.
 	readMu sync.Mutex
 	cursor gsoCursor
+	// stackFirst alternates which queue a Read drains first, so that
+	// neither the stack's packets nor forwarded ones wait behind a steady
+	// flow of the other.
+	stackFirst bool
 	// oversize counts outbound packets (or the rest of a GSO segment) dropped
 	// because the reader's buffer was too small for them.
 	oversize atomic.Uint64
@@ -107,6 +114,12 @@ func New(o Options) (*Device, error) {
 		events: make(chan tun.Event, 2),
 
 		forwarding: o.Forwarding,
+	}
+	// A device that does not forward never queues a packet there: an
+	// empty ring costs it nothing.
+	d.fwd = newForwardQueue(0)
+	if o.Forwarding {
+		d.fwd = newForwardQueue(forwardQueueLen)
 	}
 	d.mtu.Store(int64(o.MTU))
 	d.rack = newRackTLP(d.ownsSource, d.injectPacket)
@@ -153,6 +166,7 @@ func New(o Options) (*Device, error) {
 			}
 		}
 	}
+	d.stops = newForwardStops(d.addrs)
 	d.events <- tun.EventUp
 	return d, nil
 }
@@ -411,43 +425,71 @@ func (d *Device) read(bufs [][]byte, sizes []int, offset int) (int, error) {
 			return n, nil
 		}
 	}
-	var pkt *stack.PacketBuffer
-	if n == 0 {
+	for {
+		d.stackFirst = !d.stackFirst
+		if d.stackFirst {
+			n = d.readStack(bufs, sizes, offset, n)
+			n = d.readForwarded(bufs, sizes, offset, n)
+		} else {
+			n = d.readForwarded(bufs, sizes, offset, n)
+			n = d.readStack(bufs, sizes, offset, n)
+		}
+		if n > 0 {
+			return n, nil
+		}
 		select {
-		case pkt = <-d.ep.outbound:
+		case pkt := <-d.ep.outbound:
+			n = d.readPacket(bufs, sizes, offset, n, pkt)
+		case <-d.fwd.ready:
 		case <-d.ep.closed:
 			return 0, os.ErrClosed
 		}
+	}
+}
+
+// readStack moves the packets the stack has queued into bufs[n:] and
+// returns the new n; it stops early at a GSO segment the batch has no room
+// left for.
+func (d *Device) readStack(bufs [][]byte, sizes []int, offset, n int) int {
+	for n < len(bufs) && d.cursor.pkt == nil {
+		select {
+		case pkt := <-d.ep.outbound:
+			n = d.readPacket(bufs, sizes, offset, n, pkt)
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+// readPacket moves one packet of the stack into bufs[n:], cutting a GSO
+// segment, and returns the new n.
+func (d *Device) readPacket(bufs [][]byte, sizes []int, offset, n int, pkt *stack.PacketBuffer) int {
+	if isGSO(pkt) {
+		d.cursor.pkt = pkt
+		return d.cut(bufs, sizes, offset, n)
+	}
+	if size, ok := copyPacket(bufs[n][offset:], pkt); ok {
+		sizes[n] = size
+		n++
 	} else {
-		select {
-		case pkt = <-d.ep.outbound:
-		default:
-			return n, nil
-		}
+		d.dropOversize("packet", pkt.Size(), len(bufs[n])-offset)
 	}
-	for {
-		switch {
-		case isGSO(pkt):
-			d.cursor.pkt = pkt
-			n = d.cut(bufs, sizes, offset, n)
-		default:
-			if size, ok := copyPacket(bufs[n][offset:], pkt); ok {
-				sizes[n] = size
-				n++
-			} else {
-				d.dropOversize("packet", pkt.Size(), len(bufs[n])-offset)
-			}
-			pkt.DecRef()
-		}
-		if n == len(bufs) || d.cursor.pkt != nil {
-			return n, nil
-		}
-		select {
-		case pkt = <-d.ep.outbound:
-		default:
-			return n, nil
-		}
+	pkt.DecRef()
+	return n
+}
+
+// readForwarded moves the packets the device forwarded itself into bufs[n:]
+// and returns the new n.
+func (d *Device) readForwarded(bufs [][]byte, sizes []int, offset, n int) int {
+	if n == len(bufs) || d.cursor.pkt != nil {
+		return n
 	}
+	n, oversize, size, room := d.fwd.pop(bufs, sizes, offset, n)
+	for range oversize {
+		d.dropOversize("forwarded packet", size, room)
+	}
+	return n
 }
 
 // ownsSource reports whether a is one of the device's addresses.
@@ -497,15 +539,25 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	default:
 	}
 	d.rack.received(bufs, offset, d.rack.now())
-	if d.forwarding {
-		for _, b := range bufs {
-			d.expireLastHop(b[offset:])
+	if !d.forwarding {
+		return d.ep.deliverBatch(bufs, offset, nil)
+	}
+	for start := 0; start < len(bufs); start += batchMaskLen {
+		batch := bufs[start:min(start+batchMaskLen, len(bufs))]
+		var taken batchMask
+		if d.forwardBatch(batch, offset, &taken) == len(batch) {
+			continue
+		}
+		for i, b := range batch {
+			if !taken.has(i) {
+				d.expireLastHop(b[offset:])
+			}
+		}
+		if _, err := d.ep.deliverBatch(batch, offset, &taken); err != nil {
+			return start, err
 		}
 	}
-	if d.forwarding {
-		return d.ep.deliverBatch(bufs, offset, d.forwardDirect)
-	}
-	return d.ep.deliverBatch(bufs, offset, nil)
+	return len(bufs), nil
 }
 
 // Close stops the stack and wakes any blocked Read. Safe to call more than

@@ -58,10 +58,10 @@ func newLinkEndpoint(mtu uint32, withGRO bool) *linkEndpoint {
 }
 
 // deliverBatch hands the IP packets at bufs[i][offset:] to the stack; other
-// packets are dropped, as a TUN drops them. A packet divert takes (reports
-// true for) is not handed over. It fails with os.ErrClosed once the stack is
-// detached.
-func (e *linkEndpoint) deliverBatch(bufs [][]byte, offset int, divert func([]byte) bool) (int, error) {
+// packets are dropped, as a TUN drops them. A packet skip marks (the hub
+// forwarded it, hubforward.go) is not handed over; skip may be nil. It fails
+// with os.ErrClosed once the stack is detached.
+func (e *linkEndpoint) deliverBatch(bufs [][]byte, offset int, skip *batchMask) (int, error) {
 	e.mu.RLock()
 	d := e.dispatcher
 	e.mu.RUnlock()
@@ -71,9 +71,9 @@ func (e *linkEndpoint) deliverBatch(bufs [][]byte, offset int, divert func([]byt
 	e.groMu.Lock()
 	defer e.groMu.Unlock()
 	e.gro.Dispatcher = d
-	for _, b := range bufs {
+	for i, b := range bufs {
 		packet := b[offset:]
-		if len(packet) == 0 || divert != nil && divert(packet) {
+		if len(packet) == 0 || skip != nil && skip.has(i) {
 			continue
 		}
 		var proto tcpip.NetworkProtocolNumber

@@ -14,7 +14,7 @@ import (
 // per peer, all at once, while the tunnel side reads, and another tunnel of the same process (a spoke) busy at the
 // same time. Every forwarded packet must arrive intact with its TTL decremented. Run with -race: gVisor's own IPv4
 // forwarding reads the TTL from a header its copy-on-write has already handed back to the buffer pool, where the
-// other tunnel's next packet can be written into it (see forwardDirect).
+// other tunnel's next packet can be written into it (see hubforward.go).
 func TestHubForwardsFromConcurrentPeers(t *testing.T) {
 	hub := newTestDevice(t, true, "10.0.0.1/24")
 	t.Cleanup(func() { hub.Close() })
