@@ -5,11 +5,9 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
-	"gvisor.dev/gvisor/pkg/tcpip/stack/gro"
 )
 
 // outboundQueueLen bounds how many packets the stack may have written that the
@@ -34,12 +32,13 @@ type linkEndpoint struct {
 	once     sync.Once
 	dropped  atomic.Uint64
 
-	// gro coalesces the TCP segments of one Write batch into fewer, larger
-	// packets before the stack sees them, so TCP processes a batch at the
-	// cost of a few segments. Writes come from one goroutine per peer, so
-	// it is locked.
-	groMu sync.Mutex
-	gro   gro.GRO
+	// join coalesces the TCP packets of one Write batch into fewer, larger
+	// segments before the stack sees them (coalesce.go), so TCP processes a
+	// batch at the cost of a few segments; withGRO turns it on. Writes come
+	// from one goroutine per peer, so it is locked.
+	joinMu  sync.Mutex
+	join    coalescer
+	withGRO bool
 }
 
 var _ stack.LinkEndpoint = (*linkEndpoint)(nil)
@@ -53,7 +52,7 @@ func newLinkEndpoint(mtu uint32, withGRO bool) *linkEndpoint {
 		closed:   make(chan struct{}),
 	}
 	e.mtu.Store(mtu)
-	e.gro.Init(withGRO)
+	e.withGRO = withGRO
 	return e
 }
 
@@ -68,9 +67,9 @@ func (e *linkEndpoint) deliverBatch(bufs [][]byte, offset int, skip *batchMask) 
 	if d == nil {
 		return 0, os.ErrClosed
 	}
-	e.groMu.Lock()
-	defer e.groMu.Unlock()
-	e.gro.Dispatcher = d
+	e.joinMu.Lock()
+	defer e.joinMu.Unlock()
+	e.join.to = d
 	for i, b := range bufs {
 		packet := b[offset:]
 		if len(packet) == 0 || skip != nil && skip.has(i) {
@@ -85,13 +84,14 @@ func (e *linkEndpoint) deliverBatch(bufs [][]byte, offset int, skip *batchMask) 
 		default:
 			continue
 		}
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(packet)})
-		pkt.NetworkProtocolNumber = proto
-		pkt.RXChecksumValidated = true // see Capabilities
-		e.gro.Enqueue(pkt)
-		pkt.DecRef()
+		if e.withGRO {
+			e.join.add(packet, proto)
+		} else {
+			e.join.deliverRaw(packet, proto)
+		}
 	}
-	e.gro.Flush()
+	e.join.flush()
+	e.join.to = nil
 	return len(bufs), nil
 }
 

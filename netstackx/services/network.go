@@ -55,6 +55,14 @@ type Service interface {
 // Gbit/s in e2e's BenchmarkRootlessSpoke, as each left a tiny segment behind.
 const relayBufferSize = 64 << 10
 
+// bulkRelayBufferSize is the copy buffer a direction that writes to a host socket grows to once a read fills its
+// relayBufferSize one: a bulk download. gVisor's Read then drains several queued segments at once and the host socket
+// takes one write (and its reader one wake-up) per 256 KiB instead of per 64 KiB. Measured on a download through a
+// forward (iperf3 -R to a TUN peer, 3 interleaved 5 s runs on a loaded 2-core machine): the netstack process's CPU
+// per GB 3513/4007/3758 -> 2924/3291/3282 ms, throughput higher in every pair (issue 17). Directions that never fill
+// a read (interactive ones, idle ones) keep the small buffer, so many open connections do not cost 256 KiB each.
+const bulkRelayBufferSize = 256 << 10
+
 // relayWriteStall is how long one write of a relay may make no progress before the relay gives up on the
 // connection pair: the receiving side is gone (a vanished client, a tunnel peer that no longer answers) or will
 // never read again. Without it a relay whose destination stopped reading blocks in Write for good, holding both
@@ -85,6 +93,8 @@ type serviceBase struct {
 	closeErr  error
 
 	buffers sync.Pool
+	// bulkBuffers holds bulkRelayBufferSize buffers (see there).
+	bulkBuffers sync.Pool
 
 	// writeStall is relayWriteStall; tests shorten it.
 	writeStall time.Duration
@@ -111,6 +121,10 @@ func (b *serviceBase) init(log *slog.Logger, attrs ...any) {
 	b.maxConns = DefaultMaxConnections
 	b.buffers.New = func() any {
 		buf := make([]byte, relayBufferSize)
+		return &buf
+	}
+	b.bulkBuffers.New = func() any {
+		buf := make([]byte, bulkRelayBufferSize)
 		return &buf
 	}
 }
@@ -285,12 +299,15 @@ func (b *serviceBase) relay(x, y net.Conn) {
 func (b *serviceBase) pipe(dst, src net.Conn) {
 	bufp := b.buffers.Get().(*[]byte)
 	buf := *bufp
+	var err error
 	if c, ok := dst.(interface{ WriteChunk() int }); ok && c.WriteChunk() > 0 {
 		buf = buf[:min(len(buf), c.WriteChunk())]
+		// Hide net.TCPConn's ReadFrom/WriteTo: they would copy through io.Copy's
+		// own 32 KiB buffer instead of ours.
+		_, err = io.CopyBuffer(stallWriter{dst, b.writeStall}, struct{ io.Reader }{src}, buf)
+	} else {
+		err = b.copyGrowing(stallWriter{dst, b.writeStall}, src, buf)
 	}
-	// Hide net.TCPConn's ReadFrom/WriteTo: they would copy through io.Copy's
-	// own 32 KiB buffer instead of ours.
-	_, err := io.CopyBuffer(stallWriter{dst, b.writeStall}, struct{ io.Reader }{src}, buf)
 	b.buffers.Put(bufp)
 	if err == nil {
 		if cw, ok := dst.(closeWriter); ok && cw.CloseWrite() == nil {
@@ -299,6 +316,39 @@ func (b *serviceBase) pipe(dst, src net.Conn) {
 	}
 	dst.Close()
 	src.Close()
+}
+
+// copyGrowing copies src into w as io.CopyBuffer does, starting with buf and moving to a bulkRelayBufferSize
+// buffer once a read fills buf (see bulkRelayBufferSize).
+func (b *serviceBase) copyGrowing(w io.Writer, src io.Reader, buf []byte) error {
+	var bulk *[]byte
+	defer func() {
+		if bulk != nil {
+			b.bulkBuffers.Put(bulk)
+		}
+	}()
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			wn, werr := w.Write(buf[:n])
+			if werr != nil {
+				return werr
+			}
+			if wn != n {
+				return io.ErrShortWrite
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+		if n == len(buf) && bulk == nil && len(buf) < bulkRelayBufferSize {
+			bulk = b.bulkBuffers.Get().(*[]byte)
+			buf = *bulk
+		}
+	}
 }
 
 // stallWriter writes to a connection with a fresh write deadline for every write, so a destination that stops
