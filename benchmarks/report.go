@@ -305,7 +305,7 @@ func (r *Report) markdown() string {
 	if s.Loss {
 		b.WriteString("With -loss, the TUN and netstack rows also run one stream each way with 1 % and 5 % of the WireGuard " +
 			"datagrams dropped at random on input in both namespaces (nftables numgen; veth offloads off, so a drop is one " +
-			"datagram), and an A→B stream through a restart of B's tunnel (wgu down, 3 s, wgu up): the time from B's new " +
+			"datagram; kernel TCP on cubic, iperf3 -C), and an A→B stream through a restart of B's tunnel (wgu down, 3 s, wgu up): the time from B's new " +
 			"handshake until the receiver gets half its earlier rate over a second (100 ms iperf3 intervals).\n\n")
 	}
 
