@@ -22,9 +22,10 @@ import (
 // device can apply that rule itself, because it sees every segment leave and
 // every ACK and SACK block come back; what it lacks is the segment, so while
 // a flow is guarded (it retransmitted something within guardFor) the device
-// keeps a copy of each data segment until it is acknowledged. A segment RACK
-// finds lost is sent again from that copy, byte for byte, as the tail probe
-// does; the stack sees its data acknowledged and goes on.
+// keeps a copy of each data segment until it is acknowledged. When the
+// segment at the receiver's cumulative ACK is one RACK finds lost, it is sent
+// again from that copy, byte for byte, as the tail probe does; the stack sees
+// its data acknowledged and goes on.
 //
 // The stack's congestion control does not hear of a loss the device repairs
 // unless its own rules find it too. In a large window they find it first
@@ -58,6 +59,8 @@ type flightCopy struct {
 	// checkAt is when a segment not yet past its reordering window will
 	// be (RACK's reorder timer); zero when none is waiting.
 	checkAt time.Time
+	// una is the highest cumulative ACK seen.
+	una uint32
 }
 
 const (
@@ -113,6 +116,9 @@ func (p *rackTLP) resent(f *flow, seq, end uint32, pkt []byte, now time.Time) {
 // sent before a delivered one that are still missing. Called with p.mu held.
 func (p *rackTLP) acknowledged(f *flow, s tcpSegment, now time.Time) {
 	r := &f.rep
+	if seqAfter(s.ack, r.una) || r.una == 0 {
+		r.una = s.ack
+	}
 	n := 0
 	for n < len(r.segs) && !seqAfter(r.segs[n].end, s.ack) {
 		if !r.segs[n].sacked {
@@ -147,36 +153,44 @@ func (r *flightCopy) delivered(c *sentCopy, now time.Time) {
 	}
 }
 
-// detectLoss resends each copy that was sent before the most recently sent
-// delivered segment and is still missing a reordering window (a quarter of
-// the flow's RTT) after that segment's round trip; for the others it sets
-// when to look again. Called with p.mu held.
+// detectLoss resends the copy at the receiver's cumulative ACK if it was
+// sent before the most recently sent delivered segment and is still missing
+// a reordering window (a quarter of the flow's RTT) after that segment's
+// round trip; if the window has not passed yet, it sets when to look again.
+//
+// Only that first hole is repaired: its loss is what the receiver states
+// outright. An ACK carries only the few most recent SACK blocks, so a
+// segment further up that no block mentions may well have arrived; treating
+// it as lost, as a full RACK scoreboard would, resent thousands of delivered
+// segments a second on a fast path whose device queue drops now and then,
+// and the duplicates filled wireguard-go's queues (peak RSS 110 -> 250 MiB in
+// the suite's netstack row). The stack's own SACK recovery retransmits the
+// other holes; once the first is filled the next one is at the ACK.
+// Called with p.mu held.
 func (p *rackTLP) detectLoss(f *flow, now time.Time) {
 	r := &f.rep
-	reorder := f.srtt / 4
 	r.checkAt = time.Time{}
-	for i := range r.segs {
-		c := &r.segs[i]
-		if c.sacked || c.repairs >= maxRepairs {
-			continue
-		}
-		if !(c.sentAt.Before(r.rackAt) || (c.sentAt.Equal(r.rackAt) && !seqAfter(c.end, r.rackEnd))) {
-			continue // sent after everything known delivered: not overdue yet
-		}
-		at := c.sentAt.Add(r.rackRTT + reorder)
-		if now.Before(at) {
-			if r.checkAt.IsZero() || at.Before(r.checkAt) {
-				r.checkAt = at
-			}
-			if p.rearmAt.IsZero() || at.Before(p.rearmAt) {
-				p.rearmAt = at
-			}
-			continue
-		}
-		c.sentAt = now
-		c.repairs++
-		p.outbox = append(p.outbox, append([]byte(nil), c.pkt...))
+	if len(r.segs) == 0 {
+		return
 	}
+	c := &r.segs[0]
+	if c.sacked || c.repairs >= maxRepairs || seqAfter(c.seq, r.una) {
+		return // not the hole the receiver's ACK points at, or given up
+	}
+	if !(c.sentAt.Before(r.rackAt) || (c.sentAt.Equal(r.rackAt) && !seqAfter(c.end, r.rackEnd))) {
+		return // sent after everything known delivered: not overdue yet
+	}
+	at := c.sentAt.Add(r.rackRTT + f.srtt/4)
+	if now.Before(at) {
+		r.checkAt = at
+		if p.rearmAt.IsZero() || at.Before(p.rearmAt) {
+			p.rearmAt = at
+		}
+		return
+	}
+	c.sentAt = now
+	c.repairs++
+	p.outbox = append(p.outbox, append([]byte(nil), c.pkt...))
 }
 
 // drop releases all of a flow's copies (it closed or went idle).
