@@ -160,12 +160,12 @@ func (r *flightCopy) delivered(c *sentCopy, now time.Time) {
 //
 // Only that first hole is repaired: its loss is what the receiver states
 // outright. An ACK carries only the few most recent SACK blocks, so a
-// segment further up that no block mentions may well have arrived; treating
-// it as lost, as a full RACK scoreboard would, resent thousands of delivered
-// segments a second on a fast path whose device queue drops now and then,
-// and the duplicates filled wireguard-go's queues (peak RSS 110 -> 250 MiB in
-// the suite's netstack row). The stack's own SACK recovery retransmits the
-// other holes; once the first is filled the next one is at the ACK.
+// segment further up that no block mentions may well have arrived, and
+// resending it would be a spurious duplicate. The stack's own SACK recovery
+// retransmits the other holes; once the first is filled the next one is at
+// the ACK. Measured in BenchmarkDeviceTCPLossy at 5 % loss, this loses
+// nothing against repairing every hole (2.7 MB/s and 8 timeouts, against
+// 2.5-2.9 and 10-18).
 // Called with p.mu held.
 func (p *rackTLP) detectLoss(f *flow, now time.Time) {
 	r := &f.rep
