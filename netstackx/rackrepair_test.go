@@ -2,9 +2,7 @@ package netstackx
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
-	"io"
 	"sync"
 	"testing"
 	"time"
@@ -201,43 +199,8 @@ func TestRACKRepairSavesALostRetransmission(t *testing.T) {
 				}
 				return false
 			}
-			for _, d := range w.devs {
-				w.wg.Add(1)
-				go w.pump(d)
-			}
-			t.Cleanup(func() {
-				a.Close()
-				c.Close()
-				w.wg.Wait()
-			})
-			const size = 60000
-			ln, err := c.Listen("tcp", "10.0.0.2:9000")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				s, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				defer s.Close()
-				if _, err := io.ReadFull(s, make([]byte, size)); err == nil {
-					s.Write([]byte{1})
-				}
-			}()
-			conn, err := a.DialContext(context.Background(), "tcp", "10.0.0.2:9000")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			if _, err := conn.Write(make([]byte, size)); err != nil {
-				t.Fatal(err)
-			}
-			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if _, err := io.ReadFull(conn, make([]byte, 1)); err != nil {
-				t.Fatalf("no answer: %v", err)
-			}
+			w.start(t)
+			sendAndAwaitAnswer(t, a, c, 60000)
 			mu.Lock()
 			if drops != 2 {
 				t.Fatalf("the wire lost %d transmissions of the segment, want 2", drops)

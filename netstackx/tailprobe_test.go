@@ -272,44 +272,8 @@ func TestTailProbeSavesAFlightWhoseACKIsLost(t *testing.T) {
 				}
 				return src == c && losing
 			}
-			for _, d := range w.devs {
-				w.wg.Add(1)
-				go w.pump(d)
-			}
-			t.Cleanup(func() {
-				a.Close()
-				c.Close()
-				w.wg.Wait()
-			})
-
-			ln, err := c.Listen("tcp", "10.0.0.2:9000")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				s, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				defer s.Close()
-				buf := make([]byte, 8000)
-				if _, err := io.ReadFull(s, buf); err == nil {
-					s.Write([]byte{1})
-				}
-			}()
-			conn, err := a.DialContext(context.Background(), "tcp", "10.0.0.2:9000")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			if _, err := conn.Write(make([]byte, 8000)); err != nil {
-				t.Fatal(err)
-			}
-			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if _, err := io.ReadFull(conn, make([]byte, 1)); err != nil {
-				t.Fatalf("no answer: %v", err)
-			}
+			w.start(t)
+			sendAndAwaitAnswer(t, a, c, 8000)
 			mu.Lock()
 			if !lost {
 				t.Fatal("the wire never lost the flight's ACK")
@@ -324,6 +288,53 @@ func TestTailProbeSavesAFlightWhoseACKIsLost(t *testing.T) {
 				t.Errorf("without the probe the timeout did not fire: the test no longer loses what it means to")
 			}
 		})
+	}
+}
+
+// start pumps packets between the wire's devices until the test ends.
+func (w *wire) start(t testing.TB) {
+	for _, d := range w.devs {
+		w.wg.Add(1)
+		go w.pump(d)
+	}
+	t.Cleanup(func() {
+		for _, d := range w.devs {
+			d.Close()
+		}
+		w.wg.Wait()
+	})
+}
+
+// sendAndAwaitAnswer writes size bytes over TCP from a to a listener on c
+// (10.0.0.2:9000), which answers one byte once it has them all.
+func sendAndAwaitAnswer(t *testing.T, a, c *Device, size int) {
+	t.Helper()
+	ln, err := c.Listen("tcp", "10.0.0.2:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		s, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		if _, err := io.ReadFull(s, make([]byte, size)); err == nil {
+			s.Write([]byte{1})
+		}
+	}()
+	conn, err := a.DialContext(context.Background(), "tcp", "10.0.0.2:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(make([]byte, size)); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(conn, make([]byte, 1)); err != nil {
+		t.Fatalf("no answer: %v", err)
 	}
 }
 
