@@ -214,10 +214,18 @@ func TestDoctor(t *testing.T) {
 		}
 		t.Logf("MTU unset over a 1400-byte link: `wgu up` returned in %.2f s, the MTU was 1340 after %.2f s",
 			upTook.Seconds(), time.Since(start).Seconds())
-		// The change is logged: by the daemon, or by `up` if it came before ready.
-		if logs := upErr + daemonLog(d.homeIf); !strings.Contains(logs, "MTU lowered to fit the path towards the endpoints") ||
-			!strings.Contains(logs, "old=1420 mtu=1340") {
-			t.Errorf("the change of MTU is not logged:\n%s", logs)
+		// The change is logged: by the daemon, or by `up` if it came before
+		// ready. The line follows the change itself, so it may land a moment
+		// after the MTU the test saw.
+		logged := func() bool {
+			logs := upErr + daemonLog(d.homeIf)
+			return strings.Contains(logs, "MTU lowered to fit the path towards the endpoints") &&
+				strings.Contains(logs, "old=1420 mtu=1340")
+		}
+		logCtx, logCancel := context.WithTimeout(ctx, 5*time.Second)
+		defer logCancel()
+		if err := waitFor(logCtx, "the change of MTU logged", logged); err != nil {
+			t.Errorf("the change of MTU is not logged:\n%s", upErr+daemonLog(d.homeIf))
 		}
 		if err := d.homelab.Ping(ctx, hubWG); err != nil {
 			t.Fatal(err)
