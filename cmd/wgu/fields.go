@@ -10,71 +10,98 @@ import (
 	"github.com/wgu-project/wgu/tunnel/uapi"
 )
 
-// formatField prints one script-friendly field; prefix ("IFNAME\t" with
-// `all`, else "") starts every line. Keys are never hidden here.
+// formatField prints one script-friendly field of st; prefix ("IFNAME\t"
+// with `all`, else "") starts every line. Keys are never hidden here.
+func formatField(w io.Writer, st *uapi.Status, field, prefix string) error {
+	fp, err := newFieldPrinter(w, field, prefix)
+	if err != nil {
+		return err
+	}
+	fp.device(st)
+	for i := range st.Peers {
+		fp.peer(&st.Peers[i])
+	}
+	return nil
+}
+
+// fieldPrinter prints one field as a get reply is read: the device's line
+// (public-key, private-key, listen-port, fwmark, dump's first), then a line
+// per peer (the others, dump's next).
 //
 // `wgu show NAME dump` at 10,000 peers is as much output as show makes, so
 // each line is built in one reused buffer and written once: no string per
 // column, no fmt.
-func formatField(w io.Writer, st *uapi.Status, field, prefix string) error {
-	buf := make([]byte, 0, 512)
-	start := func() []byte { return append(buf[:0], prefix...) }
-	end := func(b []byte) {
-		buf = append(b, '\n')
-		w.Write(buf)
+type fieldPrinter struct {
+	w             io.Writer
+	field, prefix string
+	buf           []byte
+}
+
+func newFieldPrinter(w io.Writer, field, prefix string) (*fieldPrinter, error) {
+	if !isShowField(field) {
+		return nil, fmt.Errorf("Invalid parameter: `%s'", field)
 	}
-	switch field {
+	return &fieldPrinter{w: w, field: field, prefix: prefix, buf: make([]byte, 0, 512)}, nil
+}
+
+func (f *fieldPrinter) start() []byte { return append(f.buf[:0], f.prefix...) }
+
+func (f *fieldPrinter) end(b []byte) {
+	f.buf = append(b, '\n')
+	f.w.Write(f.buf)
+}
+
+// device prints the device's line, for the fields that have one.
+func (f *fieldPrinter) device(st *uapi.Status) {
+	switch f.field {
 	case "public-key":
-		end(appendKeyOrNone(start(), publicKey(st)))
+		f.end(appendKeyOrNone(f.start(), publicKey(st)))
 	case "private-key":
-		end(appendKeyOrNone(start(), st.PrivateKey.Reveal()))
+		f.end(appendKeyOrNone(f.start(), st.PrivateKey.Reveal()))
 	case "listen-port":
-		end(strconv.AppendUint(start(), uint64(st.ListenPort), 10))
+		f.end(strconv.AppendUint(f.start(), uint64(st.ListenPort), 10))
 	case "fwmark":
-		end(appendFwmark(start(), st.FwMark))
+		f.end(appendFwmark(f.start(), st.FwMark))
 	case "dump":
-		b := appendKeyOrNone(start(), st.PrivateKey.Reveal())
+		b := appendKeyOrNone(f.start(), st.PrivateKey.Reveal())
 		b = appendKeyOrNone(append(b, '\t'), publicKey(st))
 		b = strconv.AppendUint(append(b, '\t'), uint64(st.ListenPort), 10)
-		end(appendFwmark(append(b, '\t'), st.FwMark))
-		for i := range st.Peers {
-			p := &st.Peers[i]
-			b := appendKey(start(), p.PublicKey)
-			b = appendKeyOrNone(append(b, '\t'), p.PresharedKey.Reveal())
-			b = appendEndpointOrNone(append(b, '\t'), p.Endpoint)
-			b = appendIPs(append(b, '\t'), p, ",")
-			b = appendHandshakeSecs(append(b, '\t'), p)
-			b = strconv.AppendUint(append(b, '\t'), p.RxBytes, 10)
-			b = strconv.AppendUint(append(b, '\t'), p.TxBytes, 10)
-			end(appendKeepalive(append(b, '\t'), p))
-		}
-	default:
-		if !isShowField(field) {
-			return fmt.Errorf("Invalid parameter: `%s'", field)
-		}
-		for i := range st.Peers {
-			p := &st.Peers[i]
-			b := appendKey(start(), p.PublicKey)
-			switch field {
-			case "peers":
-			case "preshared-keys":
-				b = appendKeyOrNone(append(b, '\t'), p.PresharedKey.Reveal())
-			case "endpoints":
-				b = appendEndpointOrNone(append(b, '\t'), p.Endpoint)
-			case "allowed-ips":
-				b = appendIPs(append(b, '\t'), p, " ")
-			case "latest-handshakes":
-				b = appendHandshakeSecs(append(b, '\t'), p)
-			case "transfer":
-				b = strconv.AppendUint(append(b, '\t'), p.RxBytes, 10)
-				b = strconv.AppendUint(append(b, '\t'), p.TxBytes, 10)
-			case "persistent-keepalive":
-				b = appendKeepalive(append(b, '\t'), p)
-			}
-			end(b)
-		}
+		f.end(appendFwmark(append(b, '\t'), st.FwMark))
 	}
-	return nil
+}
+
+// peer prints p's line, for the fields that have one per peer.
+func (f *fieldPrinter) peer(p *uapi.PeerStatus) {
+	switch f.field {
+	case "public-key", "private-key", "listen-port", "fwmark":
+		return // the device's own
+	}
+	b := appendKey(f.start(), p.PublicKey)
+	switch f.field {
+	case "dump":
+		b = appendKeyOrNone(append(b, '\t'), p.PresharedKey.Reveal())
+		b = appendEndpointOrNone(append(b, '\t'), p.Endpoint)
+		b = appendIPs(append(b, '\t'), p, ",")
+		b = appendHandshakeSecs(append(b, '\t'), p)
+		b = strconv.AppendUint(append(b, '\t'), p.RxBytes, 10)
+		b = strconv.AppendUint(append(b, '\t'), p.TxBytes, 10)
+		b = appendKeepalive(append(b, '\t'), p)
+	case "peers":
+	case "preshared-keys":
+		b = appendKeyOrNone(append(b, '\t'), p.PresharedKey.Reveal())
+	case "endpoints":
+		b = appendEndpointOrNone(append(b, '\t'), p.Endpoint)
+	case "allowed-ips":
+		b = appendIPs(append(b, '\t'), p, " ")
+	case "latest-handshakes":
+		b = appendHandshakeSecs(append(b, '\t'), p)
+	case "transfer":
+		b = strconv.AppendUint(append(b, '\t'), p.RxBytes, 10)
+		b = strconv.AppendUint(append(b, '\t'), p.TxBytes, 10)
+	case "persistent-keepalive":
+		b = appendKeepalive(append(b, '\t'), p)
+	}
+	f.end(b)
 }
 
 func publicKey(st *uapi.Status) config.Key {

@@ -75,6 +75,29 @@ func runShow(c *cli.Context) error {
 		fmt.Fprint(out, ansiReset)
 	}
 	for i, name := range names {
+		if field != "" {
+			// Printed while the reply is read: no peer list to build.
+			prefix := ""
+			if target == "all" {
+				prefix = name + "\t"
+			}
+			fp, err := newFieldPrinter(out, field, prefix)
+			if err != nil {
+				return err
+			}
+			err = visitInterface(c.Context, runDir, name, uapi.StatusVisitor{
+				Device: func(st *uapi.Status) error { fp.device(st); return nil },
+				Peer:   func(p *uapi.PeerStatus) error { fp.peer(p); return nil },
+			})
+			if err != nil {
+				if target == "all" {
+					fmt.Fprintf(os.Stderr, "Unable to access interface %s: %v\n", name, err)
+					continue
+				}
+				return fmt.Errorf("Unable to access interface: %w", err)
+			}
+			continue
+		}
 		st, err := interfaceStatus(c.Context, runDir, name)
 		if err != nil {
 			if target == "all" {
@@ -82,16 +105,6 @@ func runShow(c *cli.Context) error {
 				continue
 			}
 			return fmt.Errorf("Unable to access interface: %w", err)
-		}
-		if field != "" {
-			prefix := ""
-			if target == "all" {
-				prefix = name + "\t"
-			}
-			if err := formatField(out, st, field, prefix); err != nil {
-				return err
-			}
-			continue
 		}
 		if i > 0 {
 			fmt.Fprintln(out)
@@ -138,6 +151,16 @@ func interfaceStatus(ctx context.Context, runDir, name string) (*uapi.Status, er
 	}
 	st.Name = name
 	return st, nil
+}
+
+// visitInterface reads a running interface's state over its UAPI socket,
+// handing it to v while it is read.
+func visitInterface(ctx context.Context, runDir, name string, v uapi.StatusVisitor) error {
+	sock, err := rundir.FindSocket(runDir, name)
+	if err != nil {
+		return fmt.Errorf("%s: No such device", name)
+	}
+	return uapi.Visit(ctx, sock, v)
 }
 
 // showExtras adds what wg cannot know about a wgu netstack interface: its

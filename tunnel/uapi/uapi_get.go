@@ -47,64 +47,124 @@ const maxUAPILine = 4096
 // ignored, and a non-zero errno an error. r's buffer must hold the longest
 // line allowed (bufio's default size does).
 //
-// At 10,000 peers this is most of `wgu show`'s own work, so it reads lines
-// in place (no string per line), decodes numbers and keys from the bytes,
-// fills each peer where it lies in Status.Peers and gives all peers'
-// AllowedIPs one backing array.
+// It reads lines in place (no string per line), decodes numbers and keys
+// from the bytes, fills each peer where it lies in Status.Peers and gives
+// all peers' AllowedIPs one backing array.
 func ParseStatus(r *bufio.Reader) (*Status, error) {
 	p := statusParser{st: &Status{}}
+	if err := p.read(r); err != nil {
+		return nil, err
+	}
+	return p.st, nil
+}
+
+// StatusVisitor receives a get reply while it is read, for a printer that
+// needs no more than a peer at a time (`wg show NAME dump` and the other
+// fields): at 10,000 peers, collecting them first made half of `wgu show`'s
+// own CPU time, most of it the kernel faulting in the growing slice.
+type StatusVisitor struct {
+	// Device is called once, before the first peer (or at the end, without
+	// peers), with the device's own keys; Status.Peers is empty.
+	Device func(*Status) error
+	// Peer is called for each peer, in the device's order. The PeerStatus
+	// and its AllowedIPs are reused for the next peer: valid only during
+	// the call.
+	Peer func(*PeerStatus) error
+}
+
+// ReadStatus reads a get reply as ParseStatus does, handing it to v as it
+// comes. An error in the reply (a malformed line, a non-zero errno) may
+// come after v has seen peers; an error v returns ends the read.
+func ReadStatus(r *bufio.Reader, v StatusVisitor) error {
+	p := statusParser{st: &Status{}, visit: &v}
+	return p.read(r)
+}
+
+// read reads the reply up to its errno line.
+func (p *statusParser) read(r *bufio.Reader) error {
 	for n := 1; ; n++ {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) || len(line) > maxUAPILine {
-			return nil, fmt.Errorf("%w: line %d is too long", ErrProtocol, n)
+			return fmt.Errorf("%w: line %d is too long", ErrProtocol, n)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: reply ended before errno (line %d): %v", ErrProtocol, n, err)
+			return fmt.Errorf("%w: reply ended before errno (line %d): %v", ErrProtocol, n, err)
 		}
 		line = line[:len(line)-1]
 		if len(line) == 0 {
-			return nil, fmt.Errorf("%w: empty line %d before errno", ErrProtocol, n)
+			return fmt.Errorf("%w: empty line %d before errno", ErrProtocol, n)
 		}
 		key, value, ok := bytes.Cut(line, []byte("="))
 		if !ok {
-			return nil, fmt.Errorf("%w: line %d: %q is not key=value", ErrProtocol, n, line)
+			return fmt.Errorf("%w: line %d: %q is not key=value", ErrProtocol, n, line)
 		}
 		if string(key) == "errno" {
 			code, err := strconv.ParseUint(string(value), 10, 31)
 			if err != nil {
-				return nil, fmt.Errorf("%w: errno %q", ErrProtocol, value)
+				return fmt.Errorf("%w: errno %q", ErrProtocol, value)
 			}
 			if end, err := r.ReadByte(); err != nil || end != '\n' {
-				return nil, fmt.Errorf("%w: no empty line after errno", ErrProtocol)
+				return fmt.Errorf("%w: no empty line after errno", ErrProtocol)
 			}
 			if code != 0 {
-				return nil, fmt.Errorf("%w: device returned errno %d", ErrProtocol, code)
+				return fmt.Errorf("%w: device returned errno %d", ErrProtocol, code)
 			}
-			p.finishPeer()
-			return p.st, nil
+			if err := p.finishPeer(); err != nil {
+				return err
+			}
+			return p.deviceDone()
 		}
 		if err := p.apply(key, value); err != nil {
-			return nil, fmt.Errorf("%w: line %d: %s: %v", ErrProtocol, n, key, err)
+			var visitErr visitError
+			if errors.As(err, &visitErr) {
+				return visitErr.err
+			}
+			return fmt.Errorf("%w: line %d: %s: %v", ErrProtocol, n, key, err)
 		}
 	}
 }
 
+// visitError carries an error a StatusVisitor returned through apply, so
+// that read does not report it as the reply's fault.
+type visitError struct{ err error }
+
+func (e visitError) Error() string { return e.err.Error() }
+
 // statusParser is the state of ParseStatus between lines.
 type statusParser struct {
 	st     *Status
-	peer   *PeerStatus // the peer being read, the last of st.Peers; nil: device keys
+	peer   *PeerStatus // the peer being read; nil: device keys
 	hsSec  int64
 	hsNsec int64
 	// ips holds the AllowedIPs of all peers read so far, back to back;
-	// ipsFrom is where the current peer's begin.
+	// ipsFrom is where the current peer's begin. With a visitor, only the
+	// current peer's.
 	ips     []netip.Prefix
 	ipsFrom int
+
+	// With a visitor, the peer being read is cur, handed to visit.Peer
+	// when it is complete; Device goes first, once (deviceSent).
+	visit      *StatusVisitor
+	cur        PeerStatus
+	deviceSent bool
+}
+
+// deviceDone hands the device's keys to the visitor, once.
+func (p *statusParser) deviceDone() error {
+	if p.visit == nil || p.deviceSent {
+		return nil
+	}
+	p.deviceSent = true
+	if p.visit.Device == nil {
+		return nil
+	}
+	return p.visit.Device(p.st)
 }
 
 // finishPeer completes the peer being read, if any.
-func (p *statusParser) finishPeer() {
+func (p *statusParser) finishPeer() error {
 	if p.peer == nil {
-		return
+		return nil
 	}
 	if p.hsSec != 0 || p.hsNsec != 0 {
 		p.peer.LastHandshake = time.Unix(p.hsSec, p.hsNsec)
@@ -116,6 +176,38 @@ func (p *statusParser) finishPeer() {
 	}
 	p.ipsFrom = len(p.ips)
 	p.hsSec, p.hsNsec = 0, 0
+	if p.visit == nil {
+		return nil
+	}
+	var err error
+	if p.visit.Peer != nil {
+		err = p.visit.Peer(p.peer)
+	}
+	p.ips, p.ipsFrom = p.ips[:0], 0 // the next peer reuses them
+	return err
+}
+
+// startPeer begins a peer with public key k.
+func (p *statusParser) startPeer(k config.Key) error {
+	if err := p.finishPeer(); err != nil {
+		return err
+	}
+	if p.visit != nil {
+		if err := p.deviceDone(); err != nil {
+			return err
+		}
+		p.cur = PeerStatus{Peer: config.Peer{PublicKey: k}}
+		p.peer = &p.cur
+		return nil
+	}
+	if len(p.st.Peers) == cap(p.st.Peers) {
+		// Doubling: append's growth of large slices (1.25x) would
+		// allocate and copy five times the final size.
+		p.st.Peers = slices.Grow(p.st.Peers, max(len(p.st.Peers), 8))
+	}
+	p.st.Peers = append(p.st.Peers, PeerStatus{Peer: config.Peer{PublicKey: k}})
+	p.peer = &p.st.Peers[len(p.st.Peers)-1]
+	return nil
 }
 
 // apply stores one key=value of a get reply.
@@ -125,14 +217,9 @@ func (p *statusParser) apply(key, value []byte) error {
 		if err := decodeHexKey(&k, value); err != nil {
 			return err
 		}
-		p.finishPeer()
-		if len(p.st.Peers) == cap(p.st.Peers) {
-			// Doubling: append's growth of large slices (1.25x) would
-			// allocate and copy five times the final size.
-			p.st.Peers = slices.Grow(p.st.Peers, max(len(p.st.Peers), 8))
+		if err := p.startPeer(k); err != nil {
+			return visitError{err}
 		}
-		p.st.Peers = append(p.st.Peers, PeerStatus{Peer: config.Peer{PublicKey: k}})
-		p.peer = &p.st.Peers[len(p.st.Peers)-1]
 		return nil
 	}
 	if p.peer == nil {

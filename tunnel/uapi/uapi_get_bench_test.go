@@ -41,3 +41,21 @@ func BenchmarkParseStatus10kPeers(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadStatus10kPeers is the same reply read peer by peer, as
+// `wgu show NAME dump` reads it.
+func BenchmarkReadStatus10kPeers(b *testing.B) {
+	reply := hubGetReply(10000)
+	b.SetBytes(int64(len(reply)))
+	b.ReportAllocs()
+	r := bufio.NewReader(nil)
+	n := 0
+	v := StatusVisitor{Peer: func(*PeerStatus) error { n++; return nil }}
+	for b.Loop() {
+		r.Reset(bytes.NewReader(reply))
+		n = 0
+		if err := ReadStatus(r, v); err != nil || n != 10000 {
+			b.Fatalf("%d peers, %v", n, err)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -73,6 +75,75 @@ func TestParseUAPIStatusAllowedIPsApart(t *testing.T) {
 	_ = append(st.Peers[0].AllowedIPs, netip.MustParsePrefix("192.0.2.0/24"))
 	if got := st.Peers[1].AllowedIPs; len(got) != 1 || got[0] != netip.MustParsePrefix("10.0.0.2/32") {
 		t.Errorf("peer 1's AllowedIPs = %v after appending to peer 0's", got)
+	}
+}
+
+// ReadStatus hands over what ParseStatus collects: the device first, then
+// each peer complete, in order, with its own AllowedIPs although their
+// memory is reused.
+func TestReadStatusVisitsWhatParseStatusCollects(t *testing.T) {
+	reply := string(hubGetReply(50))
+	want, err := ParseStatus(bufio.NewReader(strings.NewReader(reply)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dev *Status
+	var peers []PeerStatus
+	err = ReadStatus(bufio.NewReader(strings.NewReader(reply)), StatusVisitor{
+		Device: func(st *Status) error {
+			if dev != nil || len(peers) != 0 {
+				t.Error("Device called twice, or after a peer")
+			}
+			dev = st
+			return nil
+		},
+		Peer: func(p *PeerStatus) error {
+			if dev == nil {
+				t.Error("a peer before Device")
+			}
+			c := *p
+			c.AllowedIPs = slices.Clone(p.AllowedIPs)
+			peers = append(peers, c)
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev == nil || dev.ListenPort != want.ListenPort || dev.PrivateKey.Reveal() != want.PrivateKey.Reveal() || len(dev.Peers) != 0 {
+		t.Fatalf("device = %+v", dev)
+	}
+	if !reflect.DeepEqual(peers, want.Peers) {
+		t.Errorf("visited peers differ from the parsed ones:\n%+v\n%+v", peers[:2], want.Peers[:2])
+	}
+
+	// Without peers, Device comes at the end.
+	called := false
+	if err := ReadStatus(bufio.NewReader(strings.NewReader("listen_port=7\nerrno=0\n\n")), StatusVisitor{
+		Device: func(st *Status) error { called = st.ListenPort == 7; return nil },
+	}); err != nil || !called {
+		t.Errorf("no peers: Device called with the port: %v, err %v", called, err)
+	}
+}
+
+// A visitor's error ends the read and comes back as it is, not as the
+// reply's fault; a bad reply after some peers is still an error.
+func TestReadStatusErrors(t *testing.T) {
+	stop := errors.New("stdout closed")
+	n := 0
+	err := ReadStatus(bufio.NewReader(strings.NewReader(string(hubGetReply(10)))), StatusVisitor{
+		Peer: func(*PeerStatus) error {
+			if n++; n == 3 {
+				return stop
+			}
+			return nil
+		},
+	})
+	if err != stop || n != 3 {
+		t.Errorf("after the visitor's error: %d peers, err %v", n, err)
+	}
+	if err := ReadStatus(bufio.NewReader(strings.NewReader(strings.Replace(sampleGet, "errno=0", "errno=5", 1))), StatusVisitor{}); !errors.Is(err, ErrProtocol) {
+		t.Errorf("errno after the peers: %v", err)
 	}
 }
 

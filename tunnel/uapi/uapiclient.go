@@ -41,21 +41,48 @@ func Dial(ctx context.Context, socketPath string) (net.Conn, error) {
 // Get asks the UAPI socket at socketPath (wgu's, wireguard-go's) for
 // the device's state. Status.Name is the socket's base name.
 func Get(ctx context.Context, socketPath string) (*Status, error) {
-	c, err := Dial(ctx, socketPath)
+	var st *Status
+	err := get(ctx, socketPath, func(r *bufio.Reader) (err error) {
+		st, err = ParseStatus(r)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	if _, err := c.Write([]byte("get=1\n\n")); err != nil {
-		return nil, fmt.Errorf("%s: %w", socketPath, err)
-	}
-	// A large buffer: at 10,000 peers the reply is 3 MB.
-	st, err := ParseStatus(bufio.NewReaderSize(c, 64<<10))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", socketPath, err)
-	}
 	st.Name = strings.TrimSuffix(filepath.Base(socketPath), ".sock")
 	return st, nil
+}
+
+// Visit asks the UAPI socket at socketPath for the device's state and hands
+// it to v while it is read (see ReadStatus). Status.Name is the socket's
+// base name.
+func Visit(ctx context.Context, socketPath string, v StatusVisitor) error {
+	name := strings.TrimSuffix(filepath.Base(socketPath), ".sock")
+	if dev := v.Device; dev != nil {
+		v.Device = func(st *Status) error {
+			st.Name = name
+			return dev(st)
+		}
+	}
+	return get(ctx, socketPath, func(r *bufio.Reader) error { return ReadStatus(r, v) })
+}
+
+// get sends a get request to the socket at socketPath and reads the reply
+// with read.
+func get(ctx context.Context, socketPath string, read func(*bufio.Reader) error) error {
+	c, err := Dial(ctx, socketPath)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(getRequest)); err != nil {
+		return fmt.Errorf("%s: %w", socketPath, err)
+	}
+	// A large buffer: at 10,000 peers the reply is 3 MB.
+	if err := read(bufio.NewReaderSize(c, 64<<10)); err != nil {
+		return fmt.Errorf("%s: %w", socketPath, err)
+	}
+	return nil
 }
 
 // Set sends a UAPI "set" operation with body (key=value lines, each
