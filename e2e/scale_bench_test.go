@@ -20,8 +20,8 @@ import (
 // and upstream wireguard-go configured by `wg setconf`, in the same run,
 // and reports for each the median of a few reps: the time `up` takes, the
 // daemon's VmRSS after up (at once, when the spoke's ping came back, and
-// again 2 s later, when what a daemon frees after up is back with the
-// system), the time of `wgu show dump` (`wg show dump` for upstream; each
+// again 2 s later, to show what a daemon does to its memory right after up),
+// the time of `wgu show dump` (`wg show dump` for upstream; each
 // rep the median of showRuns) and of a reload after one peer changed (`wg
 // syncconf` for upstream; the changed file is written before the clock
 // starts), with wgu's figures as ratios to upstream's. Show and reload are

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -253,12 +252,6 @@ func runForeground(ctx context.Context, cfg *config.Config, req upRequest, opts 
 		ready = true
 		logf.Close()
 	}
-	// Bring-up allocated what the tunnel no longer needs (the parsed file,
-	// the device's configuration text, wireguard-go's own parse of it):
-	// a hub of 10,000 peers keeps some 10-20 MB of such pages resident
-	// until the runtime's scavenger slowly returns them. Collect once and
-	// return them now, after `up` has returned, so that it does not wait.
-	go debug.FreeOSMemory()
 	notifySystemd(log, "READY=1\nSTATUS=interface "+cfg.Name+" up ("+string(t.Mode())+" mode)")
 	defer notifySystemd(log, "STOPPING=1")
 wait:
