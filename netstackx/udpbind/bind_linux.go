@@ -27,7 +27,8 @@ type Bind struct {
 	mu     sync.Mutex
 	v4, v6 *socket // nil while closed, or when the family is unavailable
 
-	sends sync.Pool // *sendBatch
+	sends   sync.Pool // *sendBatch
+	replies replyQueue
 }
 
 var _ conn.Bind = (*Bind)(nil)
@@ -166,6 +167,7 @@ func (b *Bind) Close() error {
 		}
 	}
 	b.v4, b.v6 = nil, nil
+	b.replies.drop()
 	return errors.Join(errs...)
 }
 
@@ -199,11 +201,14 @@ func (b *Bind) ParseEndpoint(s string) (conn.Endpoint, error) {
 func (b *Bind) BatchSize() int { return batchSize }
 
 // socketFor is the open socket for sending to ep.
-func (b *Bind) socketFor(ep *Endpoint) *socket {
+func (b *Bind) socketFor(ep *Endpoint) *socket { return b.familySocket(!ep.dst.Addr().Is4()) }
+
+// familySocket is the open IPv6 or IPv4 socket.
+func (b *Bind) familySocket(is6 bool) *socket {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if ep.dst.Addr().Is4() {
-		return b.v4
+	if is6 {
+		return b.v6
 	}
-	return b.v6
+	return b.v4
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
 )
 
 // openBind opens b on a free port and closes it when the test ends.
@@ -408,5 +409,101 @@ func TestParseEndpoint(t *testing.T) {
 func TestControlBufferFits(t *testing.T) {
 	if oobSize > oobPerMsg {
 		t.Fatalf("control messages need %d bytes, buffers hold %d", oobSize, oobPerMsg)
+	}
+}
+
+// cookieReply is a cookie reply as wireguard-go sends it, numbered i.
+func cookieReply(i int) []byte {
+	b := make([]byte, device.MessageCookieReplySize)
+	b[0] = device.MessageCookieReplyType
+	b[4], b[5] = byte(i), byte(i>>8)
+	return b
+}
+
+// Cookie replies are held for a batch and sent together: every one arrives,
+// as it was, to its own destination (both families, several peers), also a
+// lone one (after the delay) and more than a batch; the caller's buffer is
+// its own again at once.
+func TestSendCookieRepliesBatched(t *testing.T) {
+	b := New()
+	openBind(t, b)
+	peers := []*net.UDPConn{udpPeer(t, "127.0.0.1:0"), udpPeer(t, "127.0.0.1:0"), udpPeer(t, "[::1]:0")}
+	eps := make([]conn.Endpoint, len(peers))
+	for i, p := range peers {
+		eps[i] = endpointOf(t, b, p)
+	}
+
+	// A lone reply goes out after replyDelay.
+	lone := cookieReply(7)
+	if err := b.Send([][]byte{lone}, eps[0]); err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Clone(lone)
+	lone[4] = 0xff // the Bind sends its own copy
+	if got, _ := readOne(t, peers[0]); !bytes.Equal(got, want) {
+		t.Fatalf("lone reply: got %x, want %x", got, want)
+	}
+
+	// 300 replies, round robin over the peers: two full batches and a rest.
+	const n = 300
+	for i := range n {
+		if err := b.Send([][]byte{cookieReply(i)}, eps[i%len(eps)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for pi, p := range peers {
+		for i := pi; i < n; i += len(peers) {
+			if got, _ := readOne(t, p); !bytes.Equal(got, cookieReply(i)) {
+				t.Fatalf("peer %d: got %x, want reply %d", pi, got[:8], i)
+			}
+		}
+	}
+}
+
+// A reply still queued when the Bind closes is dropped, without a send on a
+// closed socket; the Bind opens again and sends.
+func TestCookieRepliesAfterClose(t *testing.T) {
+	b := New()
+	if _, _, err := b.Open(0); err != nil {
+		t.Fatal(err)
+	}
+	p := udpPeer(t, "127.0.0.1:0")
+	ep := endpointOf(t, b, p)
+	if err := b.Send([][]byte{cookieReply(1)}, ep); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	time.Sleep(3 * replyDelay)
+	p.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, _, err := p.ReadFromUDPAddrPort(make([]byte, 100)); err == nil {
+		t.Error("a reply queued before Close was sent")
+	}
+	openBind(t, b)
+	if err := b.Send([][]byte{cookieReply(2)}, ep); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readOne(t, p); !bytes.Equal(got, cookieReply(2)) {
+		t.Errorf("after reopening: got %x", got)
+	}
+}
+
+// A cookie reply goes out from the address its initiation came to, as every
+// other reply does: a hub with several addresses answers from the one the
+// initiator knows.
+func TestCookieReplyFromStickySource(t *testing.T) {
+	b := New()
+	fns, port := openBind(t, b)
+	p := udpPeer(t, "127.0.0.1:0")
+	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), port)
+	if _, err := p.WriteToUDPAddrPort([]byte("initiation"), to); err != nil {
+		t.Fatal(err)
+	}
+	_, from := receiveAll(t, fns[0], 1)
+	if err := b.Send([][]byte{cookieReply(3)}, from[0]); err != nil {
+		t.Fatal(err)
+	}
+	got, src := readOne(t, p)
+	if !bytes.Equal(got, cookieReply(3)) || src != to {
+		t.Errorf("reply %x from %v, want from %v", got[:8], src, to)
 	}
 }

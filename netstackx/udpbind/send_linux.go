@@ -16,9 +16,9 @@ type sendBatch struct {
 	msgs [batchSize]mmsghdr
 	iovs [batchSize]unix.Iovec
 	oob  [batchSize * oobPerMsg]byte
-	// name is the destination of every message in the batch, written for
-	// each Send from its endpoint.
-	name unix.RawSockaddrInet6
+	// names are the messages' destinations: names[0] for every message of
+	// a Send (one endpoint), one each for a batch of cookie replies.
+	names [batchSize]unix.RawSockaddrInet6
 
 	// The raw write's arguments and result (see receiver).
 	pending []mmsghdr
@@ -40,6 +40,10 @@ func (b *Bind) Send(bufs [][]byte, cep conn.Endpoint) error {
 	ep, ok := cep.(*Endpoint)
 	if !ok {
 		return conn.ErrWrongEndpointType
+	}
+	if isCookieReply(bufs) {
+		b.replies.add(b, bufs[0], ep)
+		return nil
 	}
 	s := b.socketFor(ep)
 	if s == nil {
@@ -82,7 +86,7 @@ func staleSource(err error) bool {
 // message whose iovecs point at the packets: the kernel joins and cuts them,
 // nothing is copied here.
 func (sb *sendBatch) build(bufs [][]byte, ep *Endpoint, is6, gso bool) int {
-	namelen := fillSockaddr(&sb.name, ep.dst, ep.scope, is6)
+	namelen := fillSockaddr(&sb.names[0], ep.dst, ep.scope, is6)
 	src, ifindex, sticky := ep.sticky()
 	sticky = sticky && src.Is6() == is6
 	limit := min(maxIPv4UDPPayload, maxGSOPayload)
@@ -110,7 +114,7 @@ func (sb *sendBatch) build(bufs [][]byte, ep *Endpoint, is6, gso bool) int {
 			oob = appendSegment(oob, uint16(seg))
 		}
 		m := &sb.msgs[n]
-		m.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&sb.name)), Namelen: namelen, Iov: &sb.iovs[i]}
+		m.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&sb.names[0])), Namelen: namelen, Iov: &sb.iovs[i]}
 		m.hdr.SetIovlen(j - i)
 		if len(oob) > 0 {
 			m.hdr.Control = &oob[0]
