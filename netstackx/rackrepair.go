@@ -70,11 +70,15 @@ const (
 	// 6 MiB of packets); beyond them segments are left to the stack.
 	maxFlightCopies = 512
 	maxCopies       = 4096
+	// copyCap is the least capacity of a copy's buffer: a full-sized
+	// packet at the usual MTUs, so that a buffer fits whatever it is
+	// reused for.
+	copyCap = 1500
 	// maxRepairs is how often the device resends one segment; after that
 	// the stack's retransmission timeout takes over.
 	maxRepairs = 3
 	// maxSpare bounds the packet buffers kept for reuse.
-	maxSpare = 256
+	maxSpare = maxCopies
 )
 
 // keep copies a new data segment of a guarded flow. Called with p.mu held.
@@ -206,6 +210,9 @@ func (p *rackTLP) copyOf(pkt []byte) []byte {
 	var b []byte
 	if n := len(p.spare); n > 0 {
 		b, p.spare = p.spare[n-1], p.spare[:n-1]
+	}
+	if cap(b) < len(pkt) {
+		b = make([]byte, 0, max(len(pkt), copyCap))
 	}
 	return append(b[:0], pkt...)
 }
