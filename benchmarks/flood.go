@@ -111,7 +111,7 @@ func (b *bench) measureFlood(ctx context.Context, e *rowEnv, s *tunnelSetup, res
 		if err != nil {
 			return iperfRun{}, err
 		}
-		r, err := b.iperf(ctx, e.a, s.target, 1, false)
+		r, err := b.iperf(ctx, e.a, s, 1, false)
 		if err != nil {
 			return r, err
 		}

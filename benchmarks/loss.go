@@ -80,7 +80,7 @@ func (b *bench) measureLossAndRestart(ctx context.Context, e *rowEnv, s *tunnelS
 			// Kernel TCP on cubic, both ends (iperf3 passes -C to its server),
 			// as issue 18 asks: this VM's default, BBR, does not back off
 			// on random loss at all, so it would measure a different thing.
-			r, err := b.iperf(ctx, e.a, s.target, 1, reverse, "-C", "cubic")
+			r, err := b.iperf(ctx, e.a, s, 1, reverse, "-C", "cubic")
 			if err != nil {
 				return fmt.Errorf("%d %% loss: %w", pct, err)
 			}

@@ -143,7 +143,7 @@ func (b *bench) measure(ctx context.Context, e *rowEnv, s *tunnelSetup, res *Rep
 			if err != nil {
 				return err
 			}
-			r, err := b.iperf(ctx, e.a, s.target, streams, reverse)
+			r, err := b.iperf(ctx, e.a, s, streams, reverse)
 			if err != nil {
 				return err
 			}
@@ -215,9 +215,9 @@ func startIperfServer(ctx context.Context, ns *e2e.Netns, bind netip.Addr, extra
 
 // iperf runs the iperf3 client in ns against target, retrying a run the
 // server turned away (busy, still closing the last test).
-func (b *bench) iperf(ctx context.Context, ns *e2e.Netns, target netip.Addr, streams int, reverse bool, extra ...string) (iperfRun, error) {
+func (b *bench) iperf(ctx context.Context, ns *e2e.Netns, s *tunnelSetup, streams int, reverse bool, extra ...string) (iperfRun, error) {
 	secs := int(math.Ceil(b.opts.Duration.Seconds()))
-	args := []string{"iperf3", "-c", target.String(), "-p", strconv.Itoa(perfPrt), "-t", strconv.Itoa(secs), "-P", strconv.Itoa(streams), "-J"}
+	args := append(slices.Clone(s.client), "iperf3", "-c", s.target.String(), "-p", strconv.Itoa(perfPrt), "-t", strconv.Itoa(secs), "-P", strconv.Itoa(streams), "-J")
 	if reverse {
 		args = append(args, "-R")
 	}

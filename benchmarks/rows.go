@@ -45,6 +45,7 @@ const (
 	rowWguTUN            = "wgu-tun"
 	rowWguNetstack1      = "wgu-netstack-1"
 	rowWguNetstack2      = "wgu-netstack-2"
+	rowWguNetstackSOCKS  = "wgu-netstack-socks"
 )
 
 // rowSpec is one implementation (a row of the results).
@@ -76,6 +77,9 @@ func allRows() []rowSpec {
 			desc: "`wgu up --mode tun` in both namespaces"},
 		{id: rowWguNetstack1, name: "wgu netstack ↔ wgu TUN", smoke: true, setup: setupWguNetstack1,
 			desc: "A: `wgu up --mode netstack --forward 127.0.0.1:5201=10.77.0.2:5201`, iperf3 client to the forward; B: wgu TUN"},
+		{id: rowWguNetstackSOCKS, name: "wgu netstack (SOCKS5) ↔ wgu TUN", setup: setupWguNetstackSOCKS,
+			desc: "A: `wgu up --mode netstack` with `[Socks5] BindAddress = 127.0.0.1:1080`, the iperf3 client run by " +
+				"proxychains4 through it to B's tunnel address (its data calls go to the socket directly); B: wgu TUN"},
 		peerEngineRow(),
 		{id: rowWguNetstack2, name: "wgu netstack ↔ wgu netstack", setup: setupWguNetstack2,
 			desc: "A: netstack with --forward; B: netstack with --expose 5201=127.0.0.1:5201, iperf3 server on B's loopback"},
@@ -137,6 +141,7 @@ type rowEnv struct {
 // tunnelSetup is a running tunnel (or the bare veth) ready to measure.
 type tunnelSetup struct {
 	target     netip.Addr // where the iperf3 client in a connects
+	client     []string   // runs the iperf3 client (a proxy wrapper), if any
 	serverBind netip.Addr // the iperf3 server's -B address in b, if any
 	ping       pinger     // RTT samples from a to b; nil: n/a
 	pids       []int      // tunnel processes, for CPU and RSS
@@ -179,6 +184,7 @@ type end struct {
 	peerKey  string
 	peerLink netip.Addr
 	peerTun  netip.Addr
+	extra    string // appended to a wg-quick config (netstack sections)
 }
 
 func (e *rowEnv) ends() (a, b end) {
@@ -197,6 +203,9 @@ func (s end) wgConfig(quick bool) string {
 		fmt.Fprintf(&b, "Address = %s\n", s.tun)
 	}
 	fmt.Fprintf(&b, "\n[Peer]\nPublicKey = %s\nEndpoint = %s:%d\nAllowedIPs = %s/32\n", s.peerKey, s.peerLink, wgPort, s.peerTun)
+	if quick && s.extra != "" {
+		b.WriteString("\n" + s.extra)
+	}
 	return b.String()
 }
 
@@ -455,6 +464,42 @@ func setupWguNetstack(ctx context.Context, e *rowEnv, bothSides bool) (*tunnelSe
 		setup.restartB = e.wguRestart(b, modeB)
 	}
 	return setup, nil
+}
+
+// socksPort is where the SOCKS5 row's A serves SOCKS5 on its loopback.
+const socksPort = 1080
+
+// setupWguNetstackSOCKS: side A on its netstack with a SOCKS5 server, the
+// iperf3 client reaching B's tunnel address through it (proxychains4 sends
+// its connects to the proxy; the data goes to the socket it got); B on a
+// TUN.
+func setupWguNetstackSOCKS(ctx context.Context, e *rowEnv) (*tunnelSetup, error) {
+	proxychains, err := lookPath("proxychains4")
+	if err != nil {
+		return nil, skipError{"proxychains4 is not installed (apt-get install proxychains4)"}
+	}
+	conf := filepath.Join(e.dir, "proxychains.conf")
+	text := fmt.Sprintf("strict_chain\nquiet_mode\ntcp_read_time_out 15000\ntcp_connect_time_out 8000\n[ProxyList]\nsocks5 %s %d\n", loopIP, socksPort)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", conf, err)
+	}
+	a, b := e.ends()
+	a.extra = fmt.Sprintf("[Socks5]\nBindAddress = %s:%d\n", loopIP, socksPort)
+	pidB, err := e.wguUp(ctx, b, "tun")
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	pidA, err := e.wguUp(ctx, a, "netstack")
+	if err != nil {
+		return nil, err
+	}
+	if err := e.firstReplyWgu(ctx, a, tunB.Addr()); err != nil {
+		return nil, err
+	}
+	return &tunnelSetup{target: tunB.Addr(), client: []string{proxychains, "-q", "-f", conf},
+		ping: e.wguPinger(a, tunB.Addr()), startup: time.Since(start),
+		pids: []int{pidA, pidB}, pidsAB: true, teardown: e.wguDown(a, b)}, nil
 }
 
 // firstReplyKernel waits for the first reply of ping(8) sending every 10 ms.
