@@ -14,6 +14,9 @@
 //     sockaddrs, and the endpoint of a source is made once and reused while it
 //     keeps sending (StdNetBind allocates a net.UDPAddr and an endpoint for
 //     each datagram).
+//   - Cookie replies, what a hub sends most under a flood of handshake
+//     initiations, wait up to a millisecond and leave many per sendmmsg
+//     (replies_linux.go); wireguard-go sends each in a Send of its own.
 //
 // Coalesced sends hand the kernel one iovec per packet instead of copying the
 // packets into one buffer.
