@@ -3,9 +3,7 @@ package udpbind
 import (
 	"sync"
 	"time"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/device"
 )
 
@@ -132,18 +130,8 @@ func (b *Bind) sendReplies(list []queuedReply) {
 			}
 			namelen := fillSockaddr(&sb.names[n], r.ep.dst, r.ep.scope, is6)
 			sb.iovs[n] = iovec(r.pkt[:])
-			oob := sb.oob[n*oobPerMsg : n*oobPerMsg : (n+1)*oobPerMsg]
-			if src, ifindex, sticky := r.ep.sticky(); sticky && src.Is6() == is6 {
-				oob = appendPktinfo(oob, src, ifindex, is6)
-			}
-			m := &sb.msgs[n]
-			m.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&sb.names[n])), Namelen: namelen, Iov: &sb.iovs[n]}
-			m.hdr.SetIovlen(1)
-			if len(oob) > 0 {
-				m.hdr.Control = &oob[0]
-				m.hdr.SetControllen(len(oob))
-			}
-			m.n = 0
+			src, ifindex, sticky := r.ep.sticky()
+			sb.setMsg(n, &sb.names[n], namelen, n, 1, sb.oobFor(n, src, ifindex, sticky && src.Is6() == is6, is6))
 			n++
 		}
 		if n == 0 {

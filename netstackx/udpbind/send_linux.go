@@ -2,6 +2,7 @@ package udpbind
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"syscall"
 	"unsafe"
@@ -106,24 +107,37 @@ func (sb *sendBatch) build(bufs [][]byte, ep *Endpoint, is6, gso bool) int {
 		for k := i; k < j; k++ {
 			sb.iovs[k] = iovec(bufs[k])
 		}
-		oob := sb.oob[n*oobPerMsg : n*oobPerMsg : (n+1)*oobPerMsg]
-		if sticky {
-			oob = appendPktinfo(oob, src, ifindex, is6)
-		}
+		oob := sb.oobFor(n, src, ifindex, sticky, is6)
 		if j-i > 1 {
 			oob = appendSegment(oob, uint16(seg))
 		}
-		m := &sb.msgs[n]
-		m.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&sb.names[0])), Namelen: namelen, Iov: &sb.iovs[i]}
-		m.hdr.SetIovlen(j - i)
-		if len(oob) > 0 {
-			m.hdr.Control = &oob[0]
-			m.hdr.SetControllen(len(oob))
-		}
-		m.n = 0
+		sb.setMsg(n, &sb.names[0], namelen, i, j-i, oob)
 		i = j
 	}
 	return n
+}
+
+// oobFor is message n's control buffer, holding the sticky source if there
+// is one.
+func (sb *sendBatch) oobFor(n int, src netip.Addr, ifindex int32, sticky, is6 bool) []byte {
+	oob := sb.oob[n*oobPerMsg : n*oobPerMsg : (n+1)*oobPerMsg]
+	if sticky {
+		oob = appendPktinfo(oob, src, ifindex, is6)
+	}
+	return oob
+}
+
+// setMsg fills message n: destination name, the count iovecs from first,
+// control messages oob.
+func (sb *sendBatch) setMsg(n int, name *unix.RawSockaddrInet6, namelen uint32, first, count int, oob []byte) {
+	m := &sb.msgs[n]
+	m.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(name)), Namelen: namelen, Iov: &sb.iovs[first]}
+	m.hdr.SetIovlen(count)
+	if len(oob) > 0 {
+		m.hdr.Control = &oob[0]
+		m.hdr.SetControllen(len(oob))
+	}
+	m.n = 0
 }
 
 func iovec(b []byte) unix.Iovec {
