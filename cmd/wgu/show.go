@@ -75,36 +75,23 @@ func runShow(c *cli.Context) error {
 		fmt.Fprint(out, ansiReset)
 	}
 	for i, name := range names {
+		var st *uapi.Status
+		var err error
 		if field != "" {
 			// Printed while the reply is read: no peer list to build.
-			prefix := ""
-			if target == "all" {
-				prefix = name + "\t"
-			}
-			fp, err := newFieldPrinter(out, field, prefix)
-			if err != nil {
-				return err
-			}
-			err = visitInterface(c.Context, runDir, name, uapi.StatusVisitor{
-				Device: func(st *uapi.Status) error { fp.device(st); return nil },
-				Peer:   func(p *uapi.PeerStatus) error { fp.peer(p); return nil },
-			})
-			if err != nil {
-				if target == "all" {
-					fmt.Fprintf(os.Stderr, "Unable to access interface %s: %v\n", name, err)
-					continue
-				}
-				return fmt.Errorf("Unable to access interface: %w", err)
-			}
-			continue
+			err = showField(c.Context, out, runDir, name, field, target == "all")
+		} else {
+			st, err = interfaceStatus(c.Context, runDir, name)
 		}
-		st, err := interfaceStatus(c.Context, runDir, name)
 		if err != nil {
 			if target == "all" {
 				fmt.Fprintf(os.Stderr, "Unable to access interface %s: %v\n", name, err)
 				continue
 			}
 			return fmt.Errorf("Unable to access interface: %w", err)
+		}
+		if field != "" {
+			continue
 		}
 		if i > 0 {
 			fmt.Fprintln(out)
@@ -153,14 +140,25 @@ func interfaceStatus(ctx context.Context, runDir, name string) (*uapi.Status, er
 	return st, nil
 }
 
-// visitInterface reads a running interface's state over its UAPI socket,
-// handing it to v while it is read.
-func visitInterface(ctx context.Context, runDir, name string, v uapi.StatusVisitor) error {
+// showField prints one field of a running interface while its UAPI reply
+// is read; with all, each line starts with the interface's name.
+func showField(ctx context.Context, w io.Writer, runDir, name, field string, all bool) error {
+	prefix := ""
+	if all {
+		prefix = name + "\t"
+	}
+	fp, err := newFieldPrinter(w, field, prefix)
+	if err != nil {
+		return err
+	}
 	sock, err := rundir.FindSocket(runDir, name)
 	if err != nil {
 		return fmt.Errorf("%s: No such device", name)
 	}
-	return uapi.Visit(ctx, sock, v)
+	return uapi.Visit(ctx, sock, uapi.StatusVisitor{
+		Device: func(st *uapi.Status) error { fp.device(st); return nil },
+		Peer:   func(p *uapi.PeerStatus) error { fp.peer(p); return nil },
+	})
 }
 
 // showExtras adds what wg cannot know about a wgu netstack interface: its

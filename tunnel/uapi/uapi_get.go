@@ -109,10 +109,10 @@ func (p *statusParser) read(r *bufio.Reader) error {
 			if code != 0 {
 				return fmt.Errorf("%w: device returned errno %d", ErrProtocol, code)
 			}
-			if err := p.finishPeer(); err != nil {
-				return err
+			if p.peer == nil {
+				return p.deviceDone()
 			}
-			return p.deviceDone()
+			return p.finishPeer()
 		}
 		if err := p.apply(key, value); err != nil {
 			var visitErr visitError
@@ -143,29 +143,22 @@ type statusParser struct {
 	ipsFrom int
 
 	// With a visitor, the peer being read is cur, handed to visit.Peer
-	// when it is complete; Device goes first, once (deviceSent).
-	visit      *StatusVisitor
-	cur        PeerStatus
-	deviceSent bool
+	// when it is complete.
+	visit *StatusVisitor
+	cur   PeerStatus
 }
 
-// deviceDone hands the device's keys to the visitor, once.
+// deviceDone hands the device's keys to the visitor. Called when the first
+// peer starts, or at the end when there was none (p.peer is still nil).
 func (p *statusParser) deviceDone() error {
-	if p.visit == nil || p.deviceSent {
-		return nil
-	}
-	p.deviceSent = true
-	if p.visit.Device == nil {
+	if p.visit == nil || p.visit.Device == nil {
 		return nil
 	}
 	return p.visit.Device(p.st)
 }
 
-// finishPeer completes the peer being read, if any.
+// finishPeer completes the peer being read (p.peer is not nil).
 func (p *statusParser) finishPeer() error {
-	if p.peer == nil {
-		return nil
-	}
 	if p.hsSec != 0 || p.hsNsec != 0 {
 		p.peer.LastHandshake = time.Unix(p.hsSec, p.hsNsec)
 	}
@@ -189,13 +182,14 @@ func (p *statusParser) finishPeer() error {
 
 // startPeer begins a peer with public key k.
 func (p *statusParser) startPeer(k config.Key) error {
-	if err := p.finishPeer(); err != nil {
-		return err
-	}
-	if p.visit != nil {
+	if p.peer == nil {
 		if err := p.deviceDone(); err != nil {
 			return err
 		}
+	} else if err := p.finishPeer(); err != nil {
+		return err
+	}
+	if p.visit != nil {
 		p.cur = PeerStatus{Peer: config.Peer{PublicKey: k}}
 		p.peer = &p.cur
 		return nil
